@@ -1,0 +1,5 @@
+import sys
+
+from kogner.cli import main
+
+sys.exit(main())

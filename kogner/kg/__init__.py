@@ -1,0 +1,1 @@
+"""The knowledge graph: canonical Parquet schema, source adapters, entity resolution."""

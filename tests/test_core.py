@@ -1,0 +1,60 @@
+"""The shared building blocks: document text, tokens/windows, atomic writes, the encoder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kogner.documents import Document, Mention, Passage
+from kogner.encoder import TextEncoder
+from kogner.io import atomic_dir, atomic_path
+from kogner.kg.normalize import normalize_alias
+from kogner.text import sentence_spans, word_spans, word_windows
+
+
+def test_document_text_places_passages_at_offsets_and_round_trips() -> None:
+    doc = Document(
+        id="1",
+        passages=[Passage("title", 0, "Famotidine delirium."), Passage("abstract", 21, "Six cases.")],
+        mentions=[Mention(0, 10, "Famotidine", "Chemical", ["MESH:D015738"])],
+    )
+    assert doc.text == "Famotidine delirium. Six cases."
+    assert doc.text[0:10] == doc.mentions[0].text
+    assert doc.passage_at(22).kind == "abstract"
+    assert Document.from_dict(doc.to_dict()) == doc
+
+
+def test_words_sentences_and_windows_cover_the_text() -> None:
+    text = "IL-2 induced type II diabetes. In 5 patients (n=3) it resolved. " * 20
+    words = [text[s:e] for s, e in word_spans(text)]
+    assert words[:3] == ["IL", "-", "2"]
+    assert len(sentence_spans(text)) == 40
+    windows = word_windows(text, max_words=16, overlap=4)
+    covered = {span for s, e in windows for span in word_spans(text) if s <= span[0] and span[1] <= e}
+    assert covered == set(word_spans(text))
+    with pytest.raises(ValueError):
+        word_windows(text, max_words=4, overlap=4)
+
+
+def test_atomic_outputs_leave_nothing_behind_on_failure(tmp_path) -> None:
+    target = tmp_path / "out.txt"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("partial")
+        raise RuntimeError("crash")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_dir(tmp_path / "d") as tmp:
+        (tmp / "a").write_text("x")
+    assert (tmp_path / "d" / "a").read_text() == "x"
+    assert [p.name for p in tmp_path.iterdir()] == ["d"]
+
+
+def test_normalize_alias_is_case_and_punctuation_insensitive() -> None:
+    assert normalize_alias("Type II Diabetes-Mellitus") == normalize_alias("type ii  diabetes mellitus")
+
+
+def test_default_encoder_embeds_related_terms_closer() -> None:
+    encoder = TextEncoder()
+    vectors = encoder.encode(["heart attack", "myocardial infarction", "insulin receptor gene"])
+    assert vectors.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
