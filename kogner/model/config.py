@@ -1,0 +1,74 @@
+"""The student's configuration: a ``transformers.PretrainedConfig`` saved as config.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import AutoConfig, PretrainedConfig
+
+
+class KoGNERConfig(PretrainedConfig):
+    """Everything needed to rebuild a KoGNER model (the encoder's own config included).
+
+    ``encoder_config`` is the token encoder's config as a dict, so a saved model directory
+    rebuilds its encoder without the original checkpoint; ``encoder_name`` only records
+    where it came from. ``teacher_dim`` is 0 until the model is given an entity index
+    (then P_s maps span vectors into the teacher space). ``link_strategy`` is "vector"
+    (nearest teacher vector of P_s(span), alias lookup below ``link_min_score``) once P_s
+    has been trained by distillation, else "alias" (alias lookup of the mention text).
+    """
+
+    model_type = "kogner"
+
+    def __init__(
+        self,
+        encoder_name: str = "all-MiniLM-L6-v2",
+        encoder_config: dict[str, Any] | None = None,
+        types: list[str] | None = None,
+        type_descriptions: dict[str, str] | None = None,
+        max_span_width: int = 12,
+        span_dim: int = 256,
+        width_dim: int = 32,
+        use_pooled: bool = True,
+        dropout: float = 0.1,
+        tau: float = 1.0,
+        pos_weight: float = 5.0,
+        threshold: float = 0.5,
+        decoding: str = "greedy",
+        max_subwords: int = 256,
+        window_words: int = 128,
+        window_overlap: int = 16,
+        teacher_dim: int = 0,
+        link_strategy: str = "alias",
+        link_min_score: float = 0.0,
+        index_dir: str | None = None,
+        index_metadata: dict[str, Any] | None = None,
+        model_version: str = "",
+        **kwargs: Any,
+    ) -> None:
+        self.encoder_name = encoder_name
+        self.encoder_config = encoder_config or {}
+        self.types = list(types or [])
+        self.type_descriptions = dict(type_descriptions or {})
+        self.max_span_width = max_span_width
+        self.span_dim = span_dim
+        self.width_dim = width_dim
+        self.use_pooled = use_pooled
+        self.dropout = dropout
+        self.tau = tau
+        self.pos_weight = pos_weight
+        self.threshold = threshold
+        self.decoding = decoding
+        self.max_subwords = max_subwords
+        self.window_words = window_words
+        self.window_overlap = window_overlap
+        self.teacher_dim = teacher_dim
+        self.link_strategy = link_strategy
+        self.link_min_score = link_min_score
+        self.index_dir = index_dir
+        self.index_metadata = dict(index_metadata or {})
+        self.model_version = model_version
+        super().__init__(**kwargs)
+
+
+AutoConfig.register(KoGNERConfig.model_type, KoGNERConfig)

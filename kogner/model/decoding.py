@@ -1,0 +1,75 @@
+"""Predicted mentions and how overlapping candidates are resolved."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from kogner.documents import Mention
+
+
+@dataclass
+class PredictedMention:
+    """A mention found by the model: character offsets into the input text, type, score,
+    and the KG entity it links to (``None`` fields when not linked)."""
+
+    start: int
+    end: int
+    text: str
+    type: str
+    score: float
+    entity_id: str | None = None
+    entity_name: str | None = None
+    link_score: float | None = None
+
+    def to_mention(self) -> Mention:
+        """The project's document ``Mention`` (the linked entity id, if any, as its id)."""
+        attributes = {"score": f"{self.score:.4f}"}
+        if self.entity_name is not None:
+            attributes["entity_name"] = self.entity_name
+        if self.link_score is not None:
+            attributes["link_score"] = f"{self.link_score:.4f}"
+        ids = [self.entity_id] if self.entity_id else []
+        return Mention(self.start, self.end, self.text, self.type, ids=ids, attributes=attributes)
+
+
+def _by_score(mentions: Iterable[PredictedMention]) -> list[PredictedMention]:
+    return sorted(mentions, key=lambda m: (-m.score, m.start, m.end, m.type))
+
+
+def resolve_overlaps(mentions: Iterable[PredictedMention]) -> list[PredictedMention]:
+    """Greedy flat decoding: take mentions by descending score, skipping any that overlaps
+    one already taken (the same span seen in two windows is kept once). Text order out."""
+    taken: list[PredictedMention] = []
+    for mention in _by_score(mentions):
+        if all(mention.end <= t.start or t.end <= mention.start for t in taken):
+            taken.append(mention)
+    return sorted(taken, key=lambda m: (m.start, m.end))
+
+
+def resolve_nested(mentions: Iterable[PredictedMention]) -> list[PredictedMention]:
+    """Greedy nested decoding: like ``resolve_overlaps`` but a span inside (or around) a
+    taken one is allowed; partially crossing spans and repeats of a taken span are not."""
+    taken: list[PredictedMention] = []
+    for mention in _by_score(mentions):
+        if all(_compatible(mention, t) for t in taken):
+            taken.append(mention)
+    return sorted(taken, key=lambda m: (m.start, m.end))
+
+
+def _compatible(a: PredictedMention, b: PredictedMention) -> bool:
+    if a.end <= b.start or b.end <= a.start:
+        return True
+    if (a.start, a.end) == (b.start, b.end):
+        return False
+    return (a.start <= b.start and b.end <= a.end) or (b.start <= a.start and a.end <= b.end)
+
+
+DECODERS = {"greedy": resolve_overlaps, "nested": resolve_nested}
+
+
+def decode(mentions: Iterable[PredictedMention], mode: str = "greedy") -> list[PredictedMention]:
+    """Resolve candidates with the decoder named ``mode`` ("greedy" or "nested")."""
+    if mode not in DECODERS:
+        raise ValueError(f"unknown decoding {mode!r}; choose one of {sorted(DECODERS)}")
+    return DECODERS[mode](mentions)

@@ -1,0 +1,99 @@
+"""Linking detected mentions to KG entities through the attached ``EntityIndex``.
+
+With a distilled projection ("vector" strategy) a mention links to the entity whose
+teacher vector is nearest to P_s(span vector); the alias lookup of the mention text is
+the fallback (no hit, or a similarity below ``link_min_score``). Without one ("alias"
+strategy) the alias lookup alone is used.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from kogner.model.decoding import PredictedMention
+
+if TYPE_CHECKING:
+    from kogner.model.modeling import KoGNER
+
+
+def link_with_vectors(
+    model: KoGNER, mentions: Sequence[PredictedMention], vectors: Sequence[torch.Tensor | None]
+) -> list[PredictedMention]:
+    """Copies of ``mentions`` with entity fields set; ``vectors[i]`` is mention i's span vector
+    (None when unknown: alias lookup only)."""
+    index = model.index
+    linked = [replace(m) for m in mentions]
+    if index is None or not linked:
+        return linked
+    config = model.config
+    links: list[list] = [[] for _ in linked]
+    with_vector = [i for i, v in enumerate(vectors) if v is not None]
+    if config.link_strategy == "vector" and model.student_projection is not None and with_vector:
+        with torch.inference_mode():
+            stacked = torch.stack([vectors[i] for i in with_vector]).to(model.device)
+            projected = F.normalize(model.project(stacked).float(), dim=-1).cpu().numpy().astype(np.float32)
+        for i, hits in zip(with_vector, index.search(projected, 1), strict=True):
+            if hits and hits[0].score >= config.link_min_score:
+                links[i] = hits
+    fallback = [i for i, hits in enumerate(links) if not hits]
+    if fallback:
+        for i, hits in zip(fallback, index.lookup([linked[i].text for i in fallback], 1), strict=True):
+            links[i] = hits
+    for mention, hits in zip(linked, links, strict=True):
+        if hits:
+            mention.entity_id, mention.entity_name, mention.link_score = hits[0].entity_id, hits[0].name, hits[0].score
+    return linked
+
+
+def link_mentions(
+    model: KoGNER, texts: Sequence[str], mentions: Sequence[Sequence[PredictedMention]], batch_size: int = 16
+) -> list[list[PredictedMention]]:
+    """The linking step on its own: re-encode the windows holding ``mentions`` (one list per
+    text) to get their span vectors, then link as ``predict`` does."""
+    from kogner.model.predictor import batches, text_chunks
+
+    if model.index is None:
+        return [[replace(m) for m in found] for found in mentions]
+    chunks = text_chunks(model, texts)
+    requested: list[list[tuple[int, int]]] = [[] for _ in chunks]
+    where: dict[tuple[int, int], tuple[int, int]] = {}
+    needs_vectors = model.config.link_strategy == "vector" and model.student_projection is not None
+    by_source: dict[int, list[int]] = {}
+    for c, chunk in enumerate(chunks):
+        by_source.setdefault(chunk.source, []).append(c)
+    for t, found in enumerate(mentions):
+        for k, mention in enumerate(found):
+            for c in by_source.get(t, []) if needs_vectors else []:
+                chunk = chunks[c]
+                if chunk.start <= mention.start and mention.end <= chunk.end:
+                    starts = [s for s, _ in chunk.words]
+                    ends = [e for _, e in chunk.words]
+                    span = (bisect.bisect_right(starts, mention.start) - 1, bisect.bisect_left(ends, mention.end))
+                    where[(t, k)] = (c, len(requested[c]))
+                    requested[c].append(span)
+                    break
+    vectors: dict[tuple[int, int], torch.Tensor] = {}
+    if where:
+        used = [c for c in range(len(chunks)) if requested[c]]
+        was_training = model.training
+        model.eval()
+        with torch.inference_mode():
+            for positions, batch in batches(model, [chunks[c] for c in used], batch_size, [requested[c] for c in used]):
+                span_vectors = model.span_vectors(batch)
+                for b, position in enumerate(positions):
+                    for s in range(len(requested[used[position]])):
+                        vectors[(used[position], s)] = span_vectors[b, s]
+        model.train(was_training)
+    return [
+        link_with_vectors(
+            model, found, [vectors.get(where[(t, k)]) if (t, k) in where else None for k in range(len(found))]
+        )
+        for t, found in enumerate(mentions)
+    ]

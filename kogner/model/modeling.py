@@ -1,0 +1,246 @@
+"""The KoGNER student: a span bi-encoder (GLiNER-style) with a head distilled toward the KG.
+
+A span's vector comes from its boundary subword vectors, the mean of its subwords
+(optional) and a width embedding, through a small MLP; a type's vector from the same
+encoder reading the type name (and description), through another MLP. The score of
+(span, type) is sigmoid(span · type / τ). P_s maps span vectors into the teacher space of
+the entity index, where L_dist pulls gold spans toward their entity's teacher vector and
+where linking searches at inference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torch.nn import functional as F
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
+
+from kogner.device import autocast, pick_device
+from kogner.encoder import load_encoder, mean_pool
+from kogner.io import atomic_dir
+from kogner.model.config import KoGNERConfig
+from kogner.model.decoding import PredictedMention
+from kogner.model.spans import SpanBatch
+
+if TYPE_CHECKING:
+    from kogner.index import EntityIndex
+
+log = logging.getLogger(__name__)
+WEIGHTS_NAME = "model.safetensors"
+
+
+def mlp(in_dim: int, out_dim: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(in_dim, out_dim * 2), nn.GELU(), nn.Dropout(dropout), nn.Linear(out_dim * 2, out_dim)
+    )
+
+
+def span_type_loss(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor, pos_weight: float) -> torch.Tensor:
+    """L_lang: binary cross-entropy over every valid (span, type) pair.
+
+    All non-gold spans are negatives. Class imbalance (hundreds of negative spans per
+    gold span) is handled with ``pos_weight`` on the positive term, and the loss is the
+    mean over valid pairs; the decision threshold is then tuned on the dev split."""
+    weight = torch.tensor(pos_weight, device=logits.device, dtype=logits.dtype)
+    losses = F.binary_cross_entropy_with_logits(logits, labels, pos_weight=weight, reduction="none")
+    mask = mask.to(losses.dtype)
+    return (losses * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """L_dist: MSE between P_s(span vector) and P_t(teacher vector), both L2-normalized.
+
+    P_t is the fixed L2 normalization (not a learned map: learning both sides lets MSE
+    collapse both to zero, and linking must search the index's own teacher space)."""
+    if student.numel() == 0:
+        return student.sum() * 0.0
+    return F.mse_loss(F.normalize(student.float(), dim=-1), F.normalize(teacher.float(), dim=-1))
+
+
+class KoGNER(nn.Module):
+    """Span bi-encoder NER model with KG distillation and linking (see module docstring)."""
+
+    def __init__(self, config: KoGNERConfig, tokenizer: PreTrainedTokenizerBase, encoder: nn.Module | None = None):
+        super().__init__()
+        self.config = config
+        self.tokenizer = tokenizer
+        if encoder is None:
+            encoder_config = AutoConfig.for_model(**config.encoder_config)
+            encoder = AutoModel.from_config(encoder_config)
+        self.encoder = encoder
+        hidden = int(self.encoder.config.hidden_size)
+        span_in = hidden * (3 if config.use_pooled else 2) + config.width_dim
+        self.width_embedding = nn.Embedding(config.max_span_width, config.width_dim)
+        self.span_head = mlp(span_in, config.span_dim, config.dropout)
+        self.type_head = mlp(hidden, config.span_dim, config.dropout)
+        self.student_projection = nn.Linear(config.span_dim, config.teacher_dim) if config.teacher_dim else None
+        self.index: EntityIndex | None = None
+        self._type_cache: dict[tuple[str, ...], torch.Tensor] = {}
+
+    # ---- construction, saving, loading -------------------------------------------------
+    @classmethod
+    def from_encoder(cls, encoder: str | None, types: Sequence[str], **config_kwargs: Any) -> KoGNER:
+        """A fresh (untrained) model on the Hugging Face encoder ``encoder`` (None = MiniLM)."""
+        tokenizer, model = load_encoder(encoder)
+        if not getattr(tokenizer, "is_fast", False):
+            raise ValueError(f"encoder {encoder!r} has no fast tokenizer; KoGNER needs its character offsets")
+        limit = min(int(tokenizer.model_max_length), int(getattr(model.config, "max_position_embeddings", 512)))
+        config_kwargs["max_subwords"] = min(int(config_kwargs.get("max_subwords", 256)), limit)
+        config = KoGNERConfig(
+            encoder_name=encoder or "all-MiniLM-L6-v2",
+            encoder_config=model.config.to_dict(),
+            types=list(types),
+            **config_kwargs,
+        )
+        return cls(config, tokenizer, model)
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | Path, device: str | None = None, index_dir: str | Path | None = None
+    ) -> KoGNER:
+        """Load a saved model directory; attach its entity index when it can be found."""
+        path = Path(path)
+        if not (path / WEIGHTS_NAME).is_file():
+            raise FileNotFoundError(f"{path}: not a KoGNER model directory (no {WEIGHTS_NAME})")
+        config = KoGNERConfig.from_pretrained(path)
+        model = cls(config, AutoTokenizer.from_pretrained(path))
+        model.load_state_dict(load_file(path / WEIGHTS_NAME))
+        model.to(pick_device(device)).eval()
+        index_path = Path(index_dir) if index_dir else (Path(config.index_dir) if config.index_dir else None)
+        if index_path is not None:
+            if index_path.is_dir():
+                from kogner.index import EntityIndex
+
+                model.attach_index(EntityIndex.load(index_path))
+            else:
+                log.warning("entity index %s not found: mentions will not be linked", index_path)
+        return model
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Write config.json, model.safetensors and the tokenizer files atomically."""
+        with atomic_dir(path) as tmp:
+            state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+            save_file(state, tmp / WEIGHTS_NAME)
+            digest = hashlib.sha256((tmp / WEIGHTS_NAME).read_bytes()).hexdigest()
+            self.config.model_version = f"kogner-{digest[:12]}"
+            self.config.save_pretrained(tmp)
+            self.tokenizer.save_pretrained(tmp)
+        return Path(path)
+
+    @property
+    def model_version(self) -> str:
+        return self.config.model_version or "unsaved"
+
+    @property
+    def types(self) -> list[str]:
+        return list(self.config.types)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def attach_index(self, index: EntityIndex) -> None:
+        """Use ``index`` for distillation targets and linking; adds P_s if the model has none."""
+        if self.student_projection is None:
+            self.config.teacher_dim = int(index.dim)
+            self.student_projection = nn.Linear(self.config.span_dim, index.dim).to(self.device)
+        elif self.student_projection.out_features != index.dim:
+            raise ValueError(f"index dim {index.dim} != the model's teacher dim {self.student_projection.out_features}")
+        self.index = index
+        self.config.index_dir = str(Path(index.index_dir).resolve()) if hasattr(index, "index_dir") else None
+        self.config.index_metadata = _index_metadata(index)
+
+    def train(self, mode: bool = True) -> KoGNER:
+        self._type_cache.clear()
+        return super().train(mode)
+
+    # ---- the network -------------------------------------------------------------------
+    def span_vectors(self, batch: SpanBatch) -> torch.Tensor:
+        """(batch, spans, span_dim) vectors of every enumerated span."""
+        with autocast(self.device):
+            hidden = self.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+        hidden = hidden.float()
+        parts = [_gather(hidden, batch.span_first), _gather(hidden, batch.span_last)]
+        if self.config.use_pooled:
+            cumulative = F.pad(hidden.cumsum(dim=1), (0, 0, 1, 0))
+            total = _gather(cumulative, batch.span_last + 1) - _gather(cumulative, batch.span_first)
+            count = (batch.span_last - batch.span_first + 1).clamp(min=1).unsqueeze(-1)
+            parts.append(total / count)
+        width = batch.span_width.clamp(max=self.config.max_span_width - 1)
+        parts.append(self.width_embedding(width))
+        return self.span_head(torch.cat(parts, dim=-1))
+
+    def type_vectors(self, types: Sequence[str]) -> torch.Tensor:
+        """(types, span_dim) vectors of the type prompts; cached while not training."""
+        key = tuple(types)
+        if not self.training and key in self._type_cache:
+            return self._type_cache[key]
+        prompts = [self._type_prompt(t) for t in types]
+        encoded = self.tokenizer(prompts, padding=True, truncation=True, max_length=64, return_tensors="pt")
+        encoded = {k: v.to(self.device) for k, v in encoded.items() if k in ("input_ids", "attention_mask")}
+        with autocast(self.device):
+            hidden = self.encoder(**encoded).last_hidden_state
+        vectors = self.type_head(mean_pool(hidden.float(), encoded["attention_mask"]))
+        if not self.training:
+            self._type_cache[key] = vectors
+        return vectors
+
+    def _type_prompt(self, type_name: str) -> str:
+        description = self.config.type_descriptions.get(type_name)
+        return f"{type_name}: {description}" if description else type_name
+
+    def scores(self, span_vectors: torch.Tensor, type_vectors: torch.Tensor) -> torch.Tensor:
+        """Logits (batch, spans, types) = span · type / τ."""
+        return span_vectors @ type_vectors.T / self.config.tau
+
+    def project(self, span_vectors: torch.Tensor) -> torch.Tensor:
+        """P_s: span vectors into the teacher space."""
+        if self.student_projection is None:
+            raise RuntimeError("the model has no teacher projection: attach an entity index first")
+        return self.student_projection(span_vectors)
+
+    # ---- inference ---------------------------------------------------------------------
+    def predict(
+        self,
+        texts: Sequence[str],
+        types: Sequence[str] | None = None,
+        threshold: float | None = None,
+        batch_size: int = 16,
+        link: bool = True,
+        decoding: str | None = None,
+        progress: bool = False,
+    ) -> list[list[PredictedMention]]:
+        """Mentions of ``types`` (default: the model's) in each text, linked when an index is attached."""
+        from kogner.model.predictor import predict
+
+        return predict(self, texts, types, threshold, batch_size, link, decoding, progress)
+
+    def link_mentions(
+        self, texts: Sequence[str], mentions: Sequence[Sequence[PredictedMention]], batch_size: int = 16
+    ) -> list[list[PredictedMention]]:
+        """Fill entity_id/entity_name/link_score of already detected mentions (copies)."""
+        from kogner.model.linking import link_mentions
+
+        return link_mentions(self, texts, mentions, batch_size)
+
+
+def _gather(values: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """values (B, T, H) at positions (B, S) -> (B, S, H)."""
+    index = positions.unsqueeze(-1).expand(-1, -1, values.size(-1))
+    return values.gather(1, index)
+
+
+def _index_metadata(index: Any) -> dict[str, Any]:
+    """The index's own metadata (a copy kept in config.json) when it exposes any."""
+    metadata = getattr(index, "metadata", None)
+    if isinstance(metadata, dict):
+        return json.loads(json.dumps(metadata, default=str))
+    return {"dim": int(index.dim)}

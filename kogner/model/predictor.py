@@ -1,0 +1,92 @@
+"""Batch inference: texts -> overlapping windows -> span scores -> decoded, linked mentions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+import torch
+from tqdm.auto import tqdm
+
+from kogner.model.decoding import PredictedMention, decode
+from kogner.model.linking import link_with_vectors
+from kogner.model.spans import Chunk, SpanBatch, collate, inference_chunks
+
+if TYPE_CHECKING:
+    from kogner.model.modeling import KoGNER
+
+
+def text_chunks(model: KoGNER, texts: Sequence[str]) -> list[Chunk]:
+    """Every text's overlapping windows, each within the encoder's maximum length."""
+    config = model.config
+    return [
+        chunk
+        for source, text in enumerate(texts)
+        for chunk in inference_chunks(
+            model.tokenizer, text, source, config.window_words, config.window_overlap, config.max_subwords
+        )
+    ]
+
+
+def batches(
+    model: KoGNER,
+    chunks: Sequence[Chunk],
+    batch_size: int,
+    spans: Sequence[list[tuple[int, int]]] | None = None,
+    progress: bool = False,
+) -> Iterator[tuple[list[int], SpanBatch]]:
+    """(chunk positions, batch on the model's device), chunks of similar length together."""
+    order = sorted(range(len(chunks)), key=lambda i: len(chunks[i].input_ids))
+    starts = range(0, len(order), batch_size)
+    for start in tqdm(starts, desc="predicting", unit="batch", disable=not progress):
+        positions = order[start : start + batch_size]
+        batch = collate(
+            [chunks[i] for i in positions],
+            model.config.max_span_width,
+            model.tokenizer.pad_token_id or 0,
+            None if spans is None else [spans[i] for i in positions],
+        )
+        yield positions, batch.to(model.device)
+
+
+@torch.inference_mode()
+def predict(
+    model: KoGNER,
+    texts: Sequence[str],
+    types: Sequence[str] | None = None,
+    threshold: float | None = None,
+    batch_size: int = 16,
+    link: bool = True,
+    decoding: str | None = None,
+    progress: bool = False,
+) -> list[list[PredictedMention]]:
+    """See ``KoGNER.predict``. Each span gets its best type; spans at or above ``threshold``
+    are candidates; the same span from two windows is one candidate (the higher score)."""
+    types = list(types or model.types)
+    if not types:
+        raise ValueError("no entity types: pass types= or train the model with some")
+    threshold = model.config.threshold if threshold is None else threshold
+    was_training = model.training
+    model.eval()
+    chunks = text_chunks(model, texts)
+    candidates: list[list[PredictedMention]] = [[] for _ in texts]
+    vectors: dict[int, torch.Tensor] = {}
+    type_vectors = model.type_vectors(types)
+    for positions, batch in batches(model, chunks, batch_size, progress=progress):
+        span_vectors = model.span_vectors(batch)
+        probabilities = torch.sigmoid(model.scores(span_vectors, type_vectors))
+        best, best_type = probabilities.max(dim=-1)
+        for b, s in ((best >= threshold) & batch.span_mask).nonzero().tolist():
+            chunk = chunks[positions[b]]
+            first, last = batch.spans[b][s]
+            start, end = chunk.words[first][0], chunk.words[last][1]
+            text = texts[chunk.source]
+            mention = PredictedMention(start, end, text[start:end], types[best_type[b, s]], float(best[b, s]))
+            candidates[chunk.source].append(mention)
+            if link:
+                vectors[id(mention)] = span_vectors[b, s]
+    results = [decode(found, decoding or model.config.decoding) for found in candidates]
+    if link and model.index is not None:
+        results = [link_with_vectors(model, found, [vectors[id(m)] for m in found]) for found in results]
+    model.train(was_training)
+    return results

@@ -1,0 +1,192 @@
+"""From text to encoder inputs: chunks of words, their subwords, and the word spans to score.
+
+Words come from ``kogner.text.word_spans`` (the project's one tokenizer). Each word is
+aligned to its first and last subword through the fast tokenizer's character offsets,
+so any Hugging Face fast tokenizer works (WordPiece, BPE, SentencePiece) and every span
+maps back to exact character offsets. A chunk never holds more subwords than the encoder
+accepts: a chunk that would is split further, never silently truncated.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from kogner.text import Span, sentence_spans, word_spans, word_windows
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Chunk:
+    """A piece of one text that the encoder reads at once.
+
+    ``words`` are absolute character spans in the source text; ``word_first[w]`` and
+    ``word_last[w]`` are the positions of word w's first and last subword in ``input_ids``.
+    ``gold`` maps a word span (first word, last word) to its label index (training only);
+    ``targets`` maps a gold word span to the row of its teacher vector (distillation only).
+    """
+
+    source: int
+    words: list[Span]
+    input_ids: list[int]
+    word_first: list[int]
+    word_last: list[int]
+    gold: dict[tuple[int, int], list[int]] = field(default_factory=dict)
+    targets: dict[tuple[int, int], int] = field(default_factory=dict)
+    group: str = ""
+
+    @property
+    def start(self) -> int:
+        return self.words[0][0]
+
+    @property
+    def end(self) -> int:
+        return self.words[-1][1]
+
+
+def enumerate_spans(n_words: int, max_width: int) -> list[tuple[int, int]]:
+    """Every (first word, last word) span of at most ``max_width`` words, in text order."""
+    return [(i, j) for i in range(n_words) for j in range(i, min(i + max_width, n_words))]
+
+
+def align_words(words: Sequence[Span], offsets: Sequence[tuple[int, int]], base: int) -> tuple[list[int], list[int]]:
+    """First and last subword of each word, from subword character offsets relative to ``base``.
+
+    A word the tokenizer dropped (e.g. a control character) borrows its neighbour's subword,
+    so every word has a position; special tokens (empty offsets) belong to no word."""
+    starts = [s - base for s, _ in words]
+    first: list[int | None] = [None] * len(words)
+    last: list[int | None] = [None] * len(words)
+    for position, (s, e) in enumerate(offsets):
+        if e <= s:
+            continue
+        w = bisect.bisect_right(starts, s) - 1
+        if w < 0 or s >= words[w][1] - base:
+            continue
+        if first[w] is None:
+            first[w] = position
+        last[w] = position
+    fallback = 1 if len(offsets) > 1 else 0
+    for w in range(len(words)):
+        if first[w] is None:
+            first[w] = last[w] = last[w - 1] if w > 0 else fallback
+    return [int(p) for p in first], [int(p) for p in last]  # type: ignore[arg-type]
+
+
+def make_chunks(
+    tokenizer: PreTrainedTokenizerBase,
+    text: str,
+    ranges: Iterable[Span],
+    max_length: int,
+    overlap: int = 0,
+    source: int = 0,
+) -> list[Chunk]:
+    """Chunks for the character ``ranges`` of ``text``; a range with more than ``max_length``
+    subwords is split into overlapping word windows (``overlap`` words) until each fits."""
+    chunks: list[Chunk] = []
+    pending = list(reversed(list(ranges)))
+    while pending:
+        start, end = pending.pop()
+        words = [(s + start, e + start) for s, e in word_spans(text[start:end])]
+        if not words:
+            continue
+        start, end = words[0][0], words[-1][1]
+        encoding = tokenizer(text[start:end], return_offsets_mapping=True, add_special_tokens=True)
+        input_ids = list(encoding["input_ids"])
+        offsets = [tuple(o) for o in encoding["offset_mapping"]]
+        if len(input_ids) > max_length and len(words) > 1:
+            half = (len(words) + 1) // 2
+            step_overlap = min(overlap, half - 1)
+            windows = word_windows(text[start:end], max_words=half + step_overlap, overlap=step_overlap)
+            pending.extend(reversed([(s + start, e + start) for s, e in windows]))
+            continue
+        if len(input_ids) > max_length:
+            log.warning(
+                "a single word of %d subwords at %d-%d exceeds max_length %d: its span uses the first %d",
+                len(input_ids),
+                start,
+                end,
+                max_length,
+                max_length,
+            )
+            input_ids = input_ids[: max_length - 1] + input_ids[-1:]
+            offsets = offsets[: max_length - 1] + [(0, 0)]
+        first, last = align_words(words, offsets, start)
+        chunks.append(Chunk(source=source, words=words, input_ids=input_ids, word_first=first, word_last=last))
+    return chunks
+
+
+def inference_chunks(
+    tokenizer: PreTrainedTokenizerBase, text: str, source: int, window_words: int, overlap: int, max_length: int
+) -> list[Chunk]:
+    """Overlapping word windows over the whole ``text`` (long texts are never cut off)."""
+    windows = word_windows(text, max_words=window_words, overlap=min(overlap, window_words - 1))
+    return make_chunks(tokenizer, text, windows, max_length, overlap=overlap, source=source)
+
+
+def training_ranges(text: str, mentions: Iterable[Span], max_words: int) -> list[Span]:
+    """Sentences of ``text`` (merged where a mention crosses a sentence boundary), longer
+    ones cut into windows of ``max_words`` words, so that gold spans rarely straddle chunks."""
+    mentions = list(mentions)
+    sentences: list[Span] = []
+    for s, e in sentence_spans(text):
+        if sentences and any(ms < s and me > sentences[-1][1] for ms, me in mentions):
+            sentences[-1] = (sentences[-1][0], e)
+        else:
+            sentences.append((s, e))
+    ranges: list[Span] = []
+    for s, e in sentences:
+        for ws, we in word_windows(text[s:e], max_words=max_words, overlap=0):
+            ranges.append((ws + s, we + s))
+    return ranges
+
+
+@dataclass
+class SpanBatch:
+    """Padded tensors for a batch of chunks; ``spans[b]`` lists chunk b's word spans in order."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    span_first: torch.Tensor
+    span_last: torch.Tensor
+    span_width: torch.Tensor
+    span_mask: torch.Tensor
+    spans: list[list[tuple[int, int]]]
+
+    def to(self, device: torch.device) -> SpanBatch:
+        moved = {k: v.to(device) for k, v in vars(self).items() if isinstance(v, torch.Tensor)}
+        return replace(self, **moved)
+
+
+def collate(
+    chunks: Sequence[Chunk], max_width: int, pad_id: int, spans: list[list[tuple[int, int]]] | None = None
+) -> SpanBatch:
+    """Pad the chunks' subwords; score ``spans`` (default: every word span up to ``max_width``)."""
+    if spans is None:
+        spans = [enumerate_spans(len(c.words), max_width) for c in chunks]
+    n_tokens = max(len(c.input_ids) for c in chunks)
+    n_spans = max(1, max(len(s) for s in spans))
+    input_ids = torch.full((len(chunks), n_tokens), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(chunks), n_tokens), dtype=torch.long)
+    span_first = torch.zeros((len(chunks), n_spans), dtype=torch.long)
+    span_last = torch.zeros((len(chunks), n_spans), dtype=torch.long)
+    span_width = torch.zeros((len(chunks), n_spans), dtype=torch.long)
+    span_mask = torch.zeros((len(chunks), n_spans), dtype=torch.bool)
+    for b, (chunk, chunk_spans) in enumerate(zip(chunks, spans, strict=True)):
+        input_ids[b, : len(chunk.input_ids)] = torch.tensor(chunk.input_ids)
+        attention_mask[b, : len(chunk.input_ids)] = 1
+        if not chunk_spans:
+            continue
+        first, last = zip(*chunk_spans, strict=True)
+        n = len(chunk_spans)
+        span_first[b, :n] = torch.tensor([chunk.word_first[i] for i in first])
+        span_last[b, :n] = torch.tensor([chunk.word_last[j] for j in last])
+        span_width[b, :n] = torch.tensor([j - i for i, j in chunk_spans])
+        span_mask[b, :n] = True
+    return SpanBatch(input_ids, attention_mask, span_first, span_last, span_width, span_mask, spans)
