@@ -1,0 +1,2 @@
+def read(spec):
+    raise NotImplementedError
