@@ -1,0 +1,276 @@
+"""The entity index: faiss over teacher vectors, plus an alias dictionary and alias embeddings.
+
+An index directory holds ``entities.parquet`` (row -> entity_id, name, type),
+``vectors.npy`` (teacher vectors, row order), ``teacher.faiss`` (inner product over them),
+``aliases.parquet`` (normalized alias -> entity rows, alias kind), ``alias_vectors.faiss``
+(encoded normalized aliases, one row per distinct normalized alias), ``xrefs.parquet``
+(any id -> entity row) and ``index.json`` (kinds, dims, encoder, provenance).
+
+``search`` finds entities near teacher-space vectors; ``lookup`` links mention texts:
+exact normalized-alias matches first (score 1.0, preferred names before synonyms), then the
+nearest aliases of the encoded mention (cosine score).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from kogner.encoder import TextEncoder
+from kogner.errors import InputFormatError
+from kogner.io import atomic_dir
+from kogner.kg.normalize import normalize_alias
+from kogner.kg.schema import ALIAS_KINDS
+from kogner.teacher.graph import manifest_sha256, read_table
+from kogner.teacher.text import arrow_to_vectors
+
+log = logging.getLogger(__name__)
+FLAT_MAX = 100_000  # "auto" uses exact IndexFlatIP up to this many vectors, IVF above
+
+
+@dataclass
+class Link:
+    """One candidate KG entity for a query, best first."""
+
+    entity_id: str
+    name: str
+    type: str
+    score: float
+
+
+def make_faiss_index(vectors: np.ndarray, kind: str = "auto") -> faiss.Index:
+    """An inner-product index over ``vectors``: "flat" (exact), "ivf" (IVF-Flat) or "hnsw"; "auto" by size."""
+    n, dim = vectors.shape
+    if kind == "auto":
+        kind = "flat" if n <= FLAT_MAX else "ivf"
+    if kind == "flat":
+        index = faiss.IndexFlatIP(dim)
+    elif kind == "ivf":
+        nlist = max(1, min(int(4 * np.sqrt(n)), n // 39))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        sample = vectors[np.random.default_rng(0).choice(n, size=min(n, 256 * nlist), replace=False)]
+        index.train(sample)
+        index.nprobe = min(16, nlist)
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efSearch = 64
+    else:
+        raise ValueError(f"unknown index kind {kind!r} (auto, flat, ivf, hnsw)")
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def to_device(index: faiss.Index, device: str | None) -> faiss.Index:
+    """``index`` on the GPU when faiss-gpu is installed, a GPU is present and ``device`` allows it."""
+    if device == "cpu" or not hasattr(faiss, "StandardGpuResources") or faiss.get_num_gpus() == 0:
+        return index
+    if isinstance(index, faiss.IndexHNSWFlat):  # faiss has no GPU HNSW
+        return index
+    gpu = int(device.split(":")[1]) if device and ":" in device else 0
+    return faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), gpu, index)
+
+
+def build_index(
+    teacher_dir: str | Path,
+    kg_dir: str | Path | None,
+    out_dir: str | Path,
+    kind: str = "auto",
+    encoder: str | TextEncoder | None = None,
+) -> Path:
+    """Build the entity index of a teacher over its KG (``kg_dir`` None = the one teacher.json names)."""
+    teacher_dir, out_dir = Path(teacher_dir), Path(out_dir)
+    meta_path = teacher_dir / "teacher.json"
+    if not meta_path.is_file():
+        raise InputFormatError(meta_path, None, "not a teacher directory (no teacher.json)")
+    teacher = json.loads(meta_path.read_text())
+    kg_dir = Path(kg_dir or teacher["kg_dir"])
+    kg_sha = manifest_sha256(kg_dir)
+    if kg_sha != teacher["kg_manifest_sha256"]:
+        log.warning("KG %s differs from the one the teacher was trained on; entities are matched by id", kg_dir)
+    if not isinstance(encoder, TextEncoder):
+        encoder = TextEncoder(encoder or teacher["encoder"])
+
+    vectors_table = pq.read_table(teacher_dir / "vectors.parquet")
+    vectors = arrow_to_vectors(vectors_table["vector"])
+    entities = read_table(kg_dir, "entities").select(["entity_id", "name", "type"])
+    rows = pc.index_in(entities["entity_id"], value_set=vectors_table["entity_id"].combine_chunks())
+    if pc.any(pc.is_null(rows)).as_py():
+        missing = pc.filter(entities["entity_id"], pc.is_null(rows))[0].as_py()
+        raise InputFormatError(teacher_dir / "vectors.parquet", missing, "KG entity has no teacher vector")
+    vectors = vectors[np.asarray(rows)]
+    entity_ids = entities["entity_id"].combine_chunks()
+
+    aliases = _alias_table(kg_dir, entities, entity_ids)
+    distinct = pc.unique(aliases["normalized"])
+    log.info(
+        "index: %d entities (%s), %d aliases, %d distinct normalized",
+        len(entity_ids),
+        kind,
+        len(aliases),
+        len(distinct),
+    )
+    alias_vectors = encoder.encode(distinct.to_pylist(), progress=True)
+    aliases = aliases.append_column("alias_row", pc.index_in(aliases["normalized"], value_set=distinct))
+
+    xrefs = read_table(kg_dir, "xrefs")
+    xref_rows = pc.index_in(xrefs["entity_id"], value_set=entity_ids)
+    xrefs = pa.table({"id": xrefs["xref_id"], "row": xref_rows}).filter(pc.is_valid(xref_rows))
+
+    with atomic_dir(out_dir) as tmp:
+        pq.write_table(entities, tmp / "entities.parquet")
+        np.save(tmp / "vectors.npy", vectors)
+        faiss.write_index(make_faiss_index(vectors, kind), str(tmp / "teacher.faiss"))
+        faiss.write_index(make_faiss_index(alias_vectors, kind), str(tmp / "alias_vectors.faiss"))
+        pq.write_table(aliases, tmp / "aliases.parquet")
+        pq.write_table(xrefs, tmp / "xrefs.parquet")
+        meta = {
+            "kind": kind,
+            "dim": int(vectors.shape[1]),
+            "num_entities": len(entity_ids),
+            "num_aliases": len(distinct),
+            "encoder": encoder.name,
+            "encoder_max_length": encoder.max_length,
+            "teacher_dir": str(teacher_dir.resolve()),
+            "teacher_dims": teacher["dims"],
+            "kg_dir": str(kg_dir.resolve()),
+            "kg_manifest_sha256": kg_sha,
+        }
+        (tmp / "index.json").write_text(json.dumps(meta, indent=2))
+    return out_dir
+
+
+def _alias_table(kg_dir: Path, entities: pa.Table, entity_ids: pa.Array) -> pa.Table:
+    """(normalized, row, rank) for every alias and every entity name, duplicates removed."""
+    aliases = read_table(kg_dir, "aliases")
+    preferred = pa.array(["preferred"] * len(entities))
+    names = pa.table({"entity_id": entities["entity_id"], "alias": entities["name"], "kind": preferred})
+    table = pa.concat_tables([names, aliases.select(["entity_id", "alias", "kind"])])
+    table = table.filter(pc.is_valid(table["alias"]))
+    normalized = [normalize_alias(alias) for alias in table["alias"].to_pylist()]
+    rank = pc.fill_null(pc.index_in(table["kind"], value_set=pa.array(ALIAS_KINDS)), len(ALIAS_KINDS))
+    out = pa.table(
+        {"normalized": pa.array(normalized), "row": pc.index_in(table["entity_id"], value_set=entity_ids), "rank": rank}
+    )
+    out = out.filter(pc.and_(pc.is_valid(out["row"]), pc.not_equal(out["normalized"], "")))
+    out = out.group_by(["normalized", "row"]).aggregate([("rank", "min")]).rename_columns(["normalized", "row", "rank"])
+    return out.sort_by([("normalized", "ascending"), ("rank", "ascending"), ("row", "ascending")])
+
+
+class EntityIndex:
+    """A loaded index directory: teacher-space search, mention lookup, id resolution."""
+
+    def __init__(self, index_dir: str | Path, device: str | None = None, encoder: TextEncoder | None = None) -> None:
+        self.path = Path(index_dir)
+        meta_path = self.path / "index.json"
+        if not meta_path.is_file():
+            raise InputFormatError(meta_path, None, "not an entity index directory (no index.json)")
+        self.meta = json.loads(meta_path.read_text())
+        entities = pq.read_table(self.path / "entities.parquet")
+        self.entity_ids: list[str] = entities["entity_id"].to_pylist()
+        self.names: list[str] = entities["name"].to_pylist()
+        self.types: list[str] = entities["type"].to_pylist()
+        self.vectors = np.load(self.path / "vectors.npy", mmap_mode="r")
+        self.teacher_index = to_device(faiss.read_index(str(self.path / "teacher.faiss")), device)
+        self.alias_index = to_device(faiss.read_index(str(self.path / "alias_vectors.faiss")), device)
+        aliases = pq.read_table(self.path / "aliases.parquet")
+        self.alias_rows = self._group(aliases["normalized"].to_pylist(), aliases["row"].to_pylist())
+        by_vector = aliases.sort_by([("alias_row", "ascending"), ("rank", "ascending")])
+        self.rows_of_alias_vector = self._group(by_vector["alias_row"].to_pylist(), by_vector["row"].to_pylist())
+        self.row_of_id = {entity_id: row for row, entity_id in enumerate(self.entity_ids)}
+        xrefs = pq.read_table(self.path / "xrefs.parquet")
+        for xref_id, row in zip(xrefs["id"].to_pylist(), xrefs["row"].to_pylist(), strict=True):
+            self.row_of_id.setdefault(xref_id, row)
+        self.device = device
+        self._encoder = encoder
+        self._ids_of_row: dict[int, list[str]] | None = None
+
+    @classmethod
+    def load(cls, index_dir: str | Path, device: str | None = None) -> EntityIndex:
+        return cls(index_dir, device)
+
+    @staticmethod
+    def _group(keys: list, rows: list[int]) -> dict:
+        grouped: dict = {}
+        for key, row in zip(keys, rows, strict=True):
+            grouped.setdefault(key, []).append(row)
+        return grouped
+
+    @property
+    def dim(self) -> int:
+        return int(self.meta["dim"])
+
+    @property
+    def encoder(self) -> TextEncoder:
+        """The alias encoder, loaded on first use."""
+        if self._encoder is None:
+            self._encoder = TextEncoder(
+                self.meta["encoder"], device=self.device, max_length=self.meta["encoder_max_length"]
+            )
+        return self._encoder
+
+    def link(self, row: int, score: float) -> Link:
+        return Link(self.entity_ids[row], self.names[row], self.types[row], float(score))
+
+    def search(self, vectors: np.ndarray, k: int = 10) -> list[list[Link]]:
+        """The ``k`` entities of highest inner product with each teacher-space vector."""
+        vectors = np.ascontiguousarray(np.atleast_2d(vectors), dtype=np.float32)
+        if vectors.shape[1] != self.dim:
+            raise ValueError(f"query vectors have dim {vectors.shape[1]}, the index has {self.dim}")
+        scores, rows = self.teacher_index.search(vectors, k)
+        return [
+            [self.link(r, s) for r, s in zip(rs, ss, strict=True) if r >= 0]
+            for rs, ss in zip(rows, scores, strict=True)
+        ]
+
+    def lookup(self, texts: Sequence[str], k: int = 5, types: Sequence[str] | None = None) -> list[list[Link]]:
+        """Top ``k`` entities per mention text: exact normalized aliases, then alias-embedding neighbours.
+
+        ``types`` keeps only entities of those types."""
+        allowed = set(types) if types else None
+        normalized = [normalize_alias(text) for text in texts]
+        fetch = min(self.alias_index.ntotal, max(32, 8 * k) * (4 if allowed else 1))
+        scores, alias_rows = self.alias_index.search(self.encoder.encode(normalized), fetch) if texts else ([], [])
+        results = []
+        for query, neighbour_rows, neighbour_scores in zip(normalized, alias_rows, scores, strict=True):
+            candidates = [(row, 1.0) for row in self.alias_rows.get(query, [])]
+            for alias_row, score in zip(neighbour_rows, neighbour_scores, strict=True):
+                if alias_row >= 0:
+                    candidates.extend((row, float(score)) for row in self.rows_of_alias_vector[alias_row])
+            links, seen = [], set()
+            for row, score in candidates:
+                if row not in seen and (allowed is None or self.types[row] in allowed):
+                    seen.add(row)
+                    links.append(self.link(row, score))
+                if len(links) == k:
+                    break
+            results.append(links)
+        return results
+
+    def canonical_id(self, any_id: str) -> str | None:
+        """The KG entity id of ``any_id`` (an entity id or one of its xrefs), None when unknown."""
+        row = self.row_of_id.get(any_id)
+        return None if row is None else self.entity_ids[row]
+
+    def xrefs_of(self, entity_id: str) -> set[str]:
+        """Every id that resolves to ``entity_id`` (itself included)."""
+        if self._ids_of_row is None:
+            self._ids_of_row = self._group(list(self.row_of_id.values()), list(self.row_of_id))
+        row = self.row_of_id.get(entity_id)
+        return set() if row is None else set(self._ids_of_row[row])
+
+    def teacher_vectors(self, entity_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(vectors (n, dim), found mask (n,)): rows of ``entity_ids`` (any xref), zeros where unknown."""
+        rows = np.array([self.row_of_id.get(entity_id, -1) for entity_id in entity_ids], dtype=np.int64)
+        found = rows >= 0
+        vectors = np.zeros((len(rows), self.dim), dtype=np.float32)
+        vectors[found] = self.vectors[rows[found]]
+        return vectors, found
