@@ -26,7 +26,7 @@ from kogner.text import sentence_spans, word_spans
 
 log = logging.getLogger(__name__)
 
-_TAG = re.compile(r"^(O|[BIES]-.+)$")
+_TAG = re.compile(r"^(O|[BIES](-.+)?)$")
 
 
 def decode_tags(tags: list[str]) -> list[tuple[str, int, int]]:
