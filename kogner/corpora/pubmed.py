@@ -4,7 +4,9 @@
 Each citation (``MedlineCitation``, or ``BookDocument`` of a PubmedBookArticle) becomes a
 document with id = PMID, a "title" passage at 0 (ArticleTitle, or BookTitle) and one
 "abstract" passage per AbstractText, one space apart; a labelled section reads
-``"LABEL: text"`` (as PubMed displays it) and keeps ``label``/``nlm_category`` as attributes.
+``"LABEL: text"`` (as PubMed displays it; not for "UNLABELLED") and keeps ``label``/``nlm_category``
+as attributes; the AbstractTexts of an OtherAbstract (a translation) follow as "other_abstract"
+passages with the attribute ``language``.
 Metadata: ``journal``, ``year`` (publication year, a string), ``mesh`` (list of
 ``{"id", "name", "major"}``). The file is streamed with iterparse and every top-level
 element is cleared once read, so memory stays flat on a full baseline file.
@@ -76,15 +78,19 @@ def _citation(element: ET.Element, name: str, number: int) -> Document:
     title = _text(element.find(".//ArticleTitle")) or _text(element.find(".//BookTitle"))
     passages = [Passage("title", 0, title)]
     cursor = len(title)
-    for section in element.findall(".//Abstract/AbstractText"):
+    sections = [("abstract", {}, text) for text in element.findall(".//Abstract/AbstractText")]
+    for other in element.findall(".//OtherAbstract"):
+        language = {"language": other.get("Language", "")}
+        sections.extend(("other_abstract", language, text) for text in other.findall("AbstractText"))
+    for kind, attributes, section in sections:
         text = _text(section)
         label = section.get("Label")
-        if label:
+        if label and label != "UNLABELLED":
             text = f"{label}: {text}"
-        attributes = {
-            key: value for key, value in (("label", label), ("nlm_category", section.get("NlmCategory"))) if value
-        }
-        passages.append(Passage("abstract", cursor + 1, text, attributes))
+        for key, value in (("label", label), ("nlm_category", section.get("NlmCategory"))):
+            if value:
+                attributes = {**attributes, key: value}
+        passages.append(Passage(kind, cursor + 1, text, attributes))
         cursor += 1 + len(text)
     metadata: dict[str, object] = {}
     journal = element.findtext(".//Journal/Title")
