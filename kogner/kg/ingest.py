@@ -42,7 +42,7 @@ from kogner.kg.normalize import normalize_alias
 from kogner.kg.records import Alias, Edge, Entity, Xref
 from kogner.kg.resolve import Resolver
 from kogner.kg.schema import ALIASES, EDGES, ENTITIES, SCHEMA_VERSION, XREFS
-from kogner.kg.sources import SourceSpec, resolve_path
+from kogner.kg.sources import MissingSourceError, SourceSpec, resolve_path
 from kogner.kg.writer import TableWriter, iter_rows
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,8 @@ _RAW_XREFS = pa.schema([*XREFS, ("source", pa.string()), ("line", pa.int64())])
 def load_config(config_path: str | os.PathLike[str], data_dir: Path | None) -> tuple[str, list[SourceSpec]]:
     """The config's name and its sources, paths resolved."""
     config_path = Path(config_path)
+    if not config_path.is_file():
+        raise MissingSourceError(f"{config_path}: KG config not found")
     try:
         config = tomllib.loads(config_path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:

@@ -6,7 +6,8 @@ header lines): one Disease per database id (``OMIM:``, ``ORPHA:``, ``DECIPHER:``
 Option ``genes``: ``genes_to_phenotype.txt`` (ncbi_gene_id, gene_symbol, hpo_id, hpo_name,
 frequency, disease_id): one Gene per NCBI Gene id (named by its symbol), edges
 ``gene_has_phenotype`` (gene -> HP) and ``gene_associated_with`` (gene -> disease).
-``limit`` applies to the rows of each file.
+Repeated rows (one per reference or frequency) give one edge. ``limit`` applies to the
+rows of each file.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from kogner.kg.sources import SourceSpec, numbered_lines
 
 
 def read(spec: SourceSpec) -> Iterator[Record]:
-    yield from _diseases(spec)
+    yield from _once(_diseases(spec))
     if "genes" in spec.options:
-        yield from _genes(spec, spec.file("genes"))
+        yield from _once(_genes(spec, spec.file("genes")))
 
 
 def _rows(spec: SourceSpec, path: Path, header_start: str, width: int) -> Iterator[tuple[int, list[str]]]:
@@ -38,6 +39,16 @@ def _rows(spec: SourceSpec, path: Path, header_start: str, width: int) -> Iterat
         if len(fields) < width:
             raise InputFormatError(path, f"line {number}", f"expected {width} tab-separated fields, got {len(fields)}")
         yield number, fields
+
+
+def _once(records: Iterator[Record]) -> Iterator[Record]:
+    seen: set[tuple[str, str, str]] = set()
+    for record in records:
+        if type(record) is Edge:
+            if record[:3] in seen:
+                continue
+            seen.add(record[:3])
+        yield record
 
 
 def _diseases(spec: SourceSpec) -> Iterator[Record]:
