@@ -1,0 +1,491 @@
+"""Annotate corpus shards (PubMed baseline XML and others) with a trained KoGNER model.
+
+    python -m pipelines.annotate --input '../shared/data/pubmed/*.xml.gz' \\
+        --model MODEL_DIR --output OUT [--formats parquet,pubtator,bioc] \\
+        [--runner DirectRunner|FnApiRunner|DataflowRunner|FlinkRunner|SparkRunner ...]
+
+Stages: read shards -> documents -> overlapping word windows -> RunInference (windows
+batched by length) -> mentions at document offsets, windows merged -> KG linking -> one
+output set per shard (``OUT/<shard>/``: mentions.parquet, dead_letter.parquet,
+[annotations.pubtator, annotations.bioc.json], manifest.json), committed atomically once
+documents in = annotated + dead-lettered. Shards with a manifest are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.ml.inference.base import PredictionResult, RunInference
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.pvalue import TaggedOutput
+from apache_beam.transforms.util import SortAndBatchElements
+from apache_beam.utils.shared import Shared
+
+from kogner.documents import Document
+from kogner.model import PredictedMention
+from pipelines import shards as shard_io
+from pipelines.handler import KoGNERModelHandler, load_model
+from pipelines.io import (
+    DEAD_LETTER_SCHEMA,
+    MENTION_SCHEMA,
+    DeadLetter,
+    iter_shard,
+    read_json,
+    write_documents,
+    write_json,
+    write_parquet,
+)
+from pipelines.shards import Shard
+from pipelines.windows import DocKey, TextWindow, document_windows, merge_windows, word_count
+
+NAMESPACE = "kogner.annotate"
+DOCUMENT_FORMATS = {"pubtator": ("pubtator", "annotations.pubtator"), "bioc": ("bioc-json", "annotations.bioc.json")}
+log = logging.getLogger(__name__)
+
+
+class ReconciliationError(RuntimeError):
+    """A shard's documents in != annotated + dead-lettered: something was lost."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every stage needs to know about the run (picklable, sent to workers)."""
+
+    model_dir: str
+    output_dir: str
+    run_id: str
+    model_version: str
+    window_words: int
+    window_overlap: int
+    batch_size: int = 32
+    threshold: float | None = None
+    types: tuple[str, ...] = ()
+    device: str | None = None
+    torch_threads: int = 0
+    link: bool = False
+    formats: tuple[str, ...] = ()
+    started: float = field(default_factory=time.time)
+
+
+@dataclass
+class AnnotatedDocument:
+    key: DocKey
+    document: Document
+    mentions: list[PredictedMention]
+    windows: int
+
+
+# ---------------------------------------------------------------- read
+
+
+class ReadShardFn(beam.DoFn):
+    """A shard -> documents keyed (shard, record number), dead letters, and read stats.
+
+    A repeated document id is reported as a dead letter for the earlier record; the later
+    record wins."""
+
+    def __init__(self) -> None:
+        self.read = Metrics.counter(NAMESPACE, "documents_read")
+        self.failed = Metrics.counter(NAMESPACE, "documents_failed")
+
+    def process(self, shard: Shard) -> Iterator[Any]:
+        started = time.time()
+        sha256, size = shard_io.checksum(shard.path)
+        latest: dict[str, tuple[int, Document]] = {}
+        records = 0
+        deleted: list[str] = []
+        for item in iter_shard(shard.path, shard.format, on_deleted=deleted.extend):
+            records += 1
+            self.read.inc()
+            if isinstance(item, DeadLetter):
+                self.failed.inc()
+                yield TaggedOutput("dead", (shard.name, item))
+                continue
+            if item.id in latest:
+                earlier, _ = latest.pop(item.id)
+                reason = f"duplicate document id {item.id!r}: superseded by record {records}"
+                self.failed.inc()
+                yield TaggedOutput("dead", (shard.name, DeadLetter(item.id, f"record {earlier}", "duplicate", reason)))
+            latest[item.id] = (records, item)
+        for number, document in latest.values():
+            yield (shard.name, number), document
+        stats = {"documents_in": records, "input_sha256": sha256, "input_bytes": size, "deleted_pmids": deleted}
+        stats["read_seconds"] = round(time.time() - started, 3)
+        yield TaggedOutput("stats", (shard.name, stats))
+
+
+class ReadShards(beam.PTransform):
+    """Shards -> tagged outputs ``documents`` ((key, Document)), ``dead``, ``stats``."""
+
+    def expand(self, shards: beam.PCollection[Shard]) -> beam.pvalue.DoOutputsTuple:
+        return (
+            shards
+            | "Spread" >> beam.Reshuffle()
+            | "Parse" >> beam.ParDo(ReadShardFn()).with_outputs("dead", "stats", main="documents")
+        )
+
+
+# ---------------------------------------------------------------- model
+
+
+class WindowFn(beam.DoFn):
+    """(key, Document) -> windows, and (key, (Document, window count)) tagged ``documents``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.windows = Metrics.counter(NAMESPACE, "windows")
+
+    def process(self, element: tuple[DocKey, Document]) -> Iterator[Any]:
+        key, document = element
+        windows = document_windows(key, document, self.settings.window_words, self.settings.window_overlap)
+        self.windows.inc(len(windows))
+        yield from windows
+        yield TaggedOutput("documents", (key, (document, len(windows))))
+
+
+class Predict(beam.PTransform):
+    """(key, Document) -> (key, AnnotatedDocument | DeadLetter): windows, length-sorted
+    batches, RunInference, and the merge of each document's windows."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.settings = settings
+
+    def expand(self, documents: beam.PCollection) -> beam.PCollection:
+        s = self.settings
+        split = documents | "Windows" >> beam.ParDo(WindowFn(s)).with_outputs("documents", main="windows")
+        handler = KoGNERModelHandler(
+            s.model_dir,
+            device=s.device,
+            types=s.types,
+            threshold=s.threshold,
+            batch_size=s.batch_size,
+            torch_threads=s.torch_threads,
+        )
+        batches = split.windows | "BatchByLength" >> SortAndBatchElements(
+            min_batch_size=1,
+            max_batch_size=s.batch_size,
+            max_batch_weight=s.batch_size * s.window_words,
+            element_size_fn=word_count,
+        )
+        predicted, errors = batches | "Inference" >> RunInference(handler.with_no_batching()).with_exception_handling()
+        found = predicted | "KeyPredictions" >> beam.Map(_keyed_prediction)
+        failed = errors.failed_inferences | "KeyFailures" >> beam.FlatMap(_keyed_failures)
+        return (
+            {"document": split.documents, "found": found, "failed": failed}
+            | "GroupWindows" >> beam.CoGroupByKey()
+            | "Merge" >> beam.Map(_merge)
+        )
+
+
+def _keyed_prediction(result: PredictionResult) -> tuple[DocKey, tuple[TextWindow, list[PredictedMention]]]:
+    return result.example.key, (result.example, list(result.inference))
+
+
+def _keyed_failures(failure: tuple[Sequence[TextWindow], BaseException]) -> Iterator[tuple[DocKey, str]]:
+    batch, error = failure
+    for window in batch:
+        yield window.key, f"inference failed: {type(error).__name__}: {error}"
+
+
+def _merge(element: tuple[DocKey, dict[str, list]]) -> tuple[DocKey, AnnotatedDocument | DeadLetter]:
+    key, groups = element
+    [(document, expected)] = groups["document"]
+    if groups["failed"]:
+        return key, DeadLetter(document.id, f"record {key[1]}", "inference", groups["failed"][0])
+    if len(groups["found"]) != expected:
+        raise ReconciliationError(f"document {document.id}: {len(groups['found'])} of {expected} windows came back")
+    return key, AnnotatedDocument(key, document, merge_windows(groups["found"]), expected)
+
+
+class Link(beam.PTransform):
+    """(key, AnnotatedDocument | DeadLetter) with entity fields filled in, batches of
+    documents at a time; the model and faiss index loaded once per worker (Shared)."""
+
+    def __init__(self, settings: Settings, batch_size: int = 64) -> None:
+        super().__init__()
+        self.settings = settings
+        self.batch_size = batch_size
+
+    def expand(self, results: beam.PCollection) -> beam.PCollection:
+        s = self.settings
+        split = results | "SplitFailures" >> beam.Partition(lambda kv, _: isinstance(kv[1], DeadLetter), 2)
+        linked = (
+            split[0]
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
+            | "Link" >> beam.ParDo(LinkDocuments(s, Shared()))
+        )
+        return (linked, split[1]) | "Rejoin" >> beam.Flatten()
+
+
+class LinkDocuments(beam.DoFn):
+    """A batch of (key, AnnotatedDocument) -> linked; a batch that fails is retried per
+    document and a document that still fails is dead-lettered with the reason."""
+
+    def __init__(self, settings: Settings, shared: Shared) -> None:
+        self.settings = settings
+        self.shared = shared
+        self.model: Any = None
+
+    def setup(self) -> None:
+        s = self.settings
+        self.model = self.shared.acquire(
+            lambda: load_model(s.model_dir, s.device, s.torch_threads), tag=("kogner-linker", s.model_dir)
+        )
+
+    def process(self, batch: list[tuple[DocKey, AnnotatedDocument]]) -> Iterator[tuple[DocKey, Any]]:
+        try:
+            yield from self._link(batch)
+        except Exception:  # noqa: BLE001 - isolate the failing document below
+            for key, annotated in batch:
+                try:
+                    yield from self._link([(key, annotated)])
+                except Exception as error:  # noqa: BLE001 - reported as a dead letter
+                    reason = f"linking failed: {type(error).__name__}: {error}"
+                    yield key, DeadLetter(annotated.document.id, f"record {key[1]}", "link", reason)
+
+    def _link(self, batch: list[tuple[DocKey, AnnotatedDocument]]) -> list[tuple[DocKey, AnnotatedDocument]]:
+        texts = [a.document.text for _, a in batch]
+        linked = self.model.link_mentions(texts, [a.mentions for _, a in batch])
+        return [(key, replace(a, mentions=list(m))) for (key, a), m in zip(batch, linked, strict=True)]
+
+
+# ---------------------------------------------------------------- write
+
+
+class WriteShardFn(beam.DoFn):
+    """(shard, {stats, results, dead}) -> the shard's outputs, committed atomically, and its
+    manifest. Fails loudly when documents in != annotated + dead-lettered."""
+
+    def __init__(self, settings: Settings, shards: dict[str, Shard]) -> None:
+        self.settings = settings
+        self.shards = shards
+        self.annotated = Metrics.counter(NAMESPACE, "documents_annotated")
+        self.dead_lettered = Metrics.counter(NAMESPACE, "documents_dead_lettered")
+        self.mentions = Metrics.counter(NAMESPACE, "mentions")
+
+    def process(self, element: tuple[str, dict[str, list]]) -> Iterator[dict[str, Any]]:
+        name, groups = element
+        s, shard = self.settings, self.shards[name]
+        [stats] = groups["stats"]
+        results = sorted(groups["results"], key=lambda kv: kv[0][1])
+        annotated = [value for _, value in results if isinstance(value, AnnotatedDocument)]
+        dead = list(groups["dead"]) + [value for _, value in results if isinstance(value, DeadLetter)]
+        if stats["documents_in"] != len(annotated) + len(dead):
+            raise ReconciliationError(
+                f"shard {shard.path}: {stats['documents_in']} documents in, {len(annotated)} annotated + "
+                f"{len(dead)} dead-lettered"
+            )
+        mention_rows = [row for a in annotated for row in self._mention_rows(a)]
+        staging = shard_io.staging_dir(s.output_dir, name, s.run_id)
+        FileSystems.mkdirs(staging)
+        files = {"mentions": "mentions.parquet", "dead_letter": "dead_letter.parquet"}
+        write_parquet(mention_rows, MENTION_SCHEMA, FileSystems.join(staging, files["mentions"]))
+        dead_rows = [{**vars(d), "run_id": s.run_id} for d in dead]
+        write_parquet(dead_rows, DEAD_LETTER_SCHEMA, FileSystems.join(staging, files["dead_letter"]))
+        for fmt in s.formats:
+            corpus_format, file_name = DOCUMENT_FORMATS[fmt]
+            files[fmt] = file_name
+            write_documents(_with_predictions(annotated), corpus_format, FileSystems.join(staging, file_name))
+        manifest = {
+            "shard": name,
+            "status": "complete",
+            "input": shard.path,
+            "format": shard.format,
+            "input_sha256": stats["input_sha256"],
+            "input_bytes": stats["input_bytes"],
+            "documents_in": stats["documents_in"],
+            "documents_annotated": len(annotated),
+            "documents_dead_lettered": len(dead),
+            "dead_letters_by_stage": _count_by(d.stage for d in dead),
+            "input_errors": [f"{d.record}: {d.reason}" for d in dead if d.stage == "read" and d.doc_id is None],
+            "deleted_pmids": stats["deleted_pmids"],
+            "mentions": len(mention_rows),
+            "windows": sum(a.windows for a in annotated),
+            "model_dir": s.model_dir,
+            "model_version": s.model_version,
+            "linked": s.link,
+            "run_id": s.run_id,
+            "files": files,
+            "timings": {
+                "run_started": _iso(s.started),
+                "finished": _iso(time.time()),
+                "read_seconds": stats["read_seconds"],
+                "seconds_since_run_start": round(time.time() - s.started, 3),
+            },
+        }
+        write_json(manifest, FileSystems.join(staging, shard_io.MANIFEST))
+        shard_io.commit(staging, shard_io.shard_dir(s.output_dir, name), [*files.values(), shard_io.MANIFEST])
+        self.annotated.inc(len(annotated))
+        self.dead_lettered.inc(len(dead))
+        self.mentions.inc(len(mention_rows))
+        log.info(
+            "shard %s: %d annotated, %d dead-lettered, %d mentions", name, len(annotated), len(dead), len(mention_rows)
+        )
+        yield manifest
+
+    def _mention_rows(self, annotated: AnnotatedDocument) -> Iterator[dict[str, Any]]:
+        document = annotated.document
+        for m in annotated.mentions:
+            passage = document.passage_at(m.start)
+            yield {
+                "doc_id": document.id,
+                "passage": passage.kind if passage else None,
+                "start": m.start,
+                "end": m.end,
+                "text": m.text,
+                "type": m.type,
+                "score": m.score,
+                "entity_id": m.entity_id,
+                "entity_name": m.entity_name,
+                "link_score": m.link_score,
+                "model_version": self.settings.model_version,
+                "run_id": self.settings.run_id,
+            }
+
+
+def _with_predictions(annotated: Iterable[AnnotatedDocument]) -> Iterator[Document]:
+    for a in annotated:
+        yield Document(
+            a.document.id, a.document.passages, [m.to_mention() for m in a.mentions], [], a.document.metadata
+        )
+
+
+def _count_by(values: Iterable[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+class AnnotateShards(beam.PTransform):
+    """Shards -> one manifest per shard, its outputs committed under ``settings.output_dir``."""
+
+    def __init__(self, settings: Settings, shards: Sequence[Shard]) -> None:
+        super().__init__()
+        self.settings = settings
+        self.shards = {shard.name: shard for shard in shards}
+
+    def expand(self, shards: beam.PCollection[Shard]) -> beam.PCollection[dict[str, Any]]:
+        read = shards | "Read" >> ReadShards()
+        results = read.documents | "Predict" >> Predict(self.settings)
+        if self.settings.link:
+            results = results | "Link" >> Link(self.settings)
+        by_shard = results | "KeyByShard" >> beam.Map(lambda kv: (kv[0][0], kv))
+        return (
+            {"stats": read.stats, "results": by_shard, "dead": read.dead}
+            | "GroupShards" >> beam.CoGroupByKey()
+            | "Write" >> beam.ParDo(WriteShardFn(self.settings, self.shards))
+        )
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--input", action="append", required=True, help="input glob (repeatable; gs://, s3:// work)")
+    parser.add_argument("--model", required=True, help="KoGNER model directory (any Beam filesystem)")
+    parser.add_argument("--output", required=True, help="output directory: one subdirectory per shard")
+    parser.add_argument("--format", choices=["pubmed-xml", "pubtator", "bioc-xml", "bioc-json", "jsonl", "parquet"])
+    parser.add_argument("--formats", default="parquet", help="outputs besides Parquet: pubtator, bioc (comma list)")
+    parser.add_argument("--batch_size", type=int, default=32, help="windows per inference batch (larger on GPU)")
+    parser.add_argument("--window_words", type=int, help="words per window (default: the model's)")
+    parser.add_argument("--window_overlap", type=int, help="words shared by consecutive windows (default: model's)")
+    parser.add_argument("--threshold", type=float, help="span score threshold (default: the model's)")
+    parser.add_argument("--types", help="entity types to predict, comma list (default: the model's)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:N (default: CUDA when present)")
+    parser.add_argument("--torch_threads", type=int, default=-1, help="threads per worker (-1: cores / workers)")
+    parser.add_argument(
+        "--link", choices=["auto", "yes", "no"], default="auto", help="KG linking (auto: model has index)"
+    )
+    parser.add_argument("--run_id", help="identifies this run in outputs (default: time + random)")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace, options: PipelineOptions) -> Settings:
+    config = read_json(FileSystems.join(args.model, "config.json"))
+    formats = tuple(f for f in args.formats.split(",") if f and f != "parquet")
+    unknown = set(formats) - set(DOCUMENT_FORMATS)
+    if unknown:
+        raise ValueError(
+            f"unknown output formats {sorted(unknown)}; choose from parquet, {', '.join(DOCUMENT_FORMATS)}"
+        )
+    return Settings(
+        model_dir=args.model,
+        output_dir=args.output,
+        run_id=args.run_id or f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
+        model_version=str(config.get("model_version") or ""),
+        window_words=args.window_words or int(config.get("window_words", 128)),
+        window_overlap=args.window_overlap or int(config.get("window_overlap", 16)),
+        batch_size=args.batch_size,
+        threshold=args.threshold,
+        types=tuple(t for t in (args.types or "").split(",") if t),
+        device=args.device,
+        torch_threads=args.torch_threads if args.torch_threads >= 0 else _threads_per_worker(options),
+        link=args.link == "yes" or (args.link == "auto" and bool(config.get("index_dir"))),
+        formats=formats,
+    )
+
+
+def _threads_per_worker(options: PipelineOptions) -> int:
+    """Cores / workers for the multi-process DirectRunner; 0 (PyTorch's default) elsewhere."""
+    direct = options.view_as(DirectOptions)
+    if direct.direct_running_mode == "multi_processing":
+        return max(1, (os.cpu_count() or 1) // max(1, direct.direct_num_workers or 1))
+    return 0
+
+
+def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    """Annotate every shard matching ``--input``; the manifests of all of them (shards
+    already complete are skipped, their manifests returned as they are)."""
+    args, pipeline_args = build_parser().parse_known_args(argv)
+    options = PipelineOptions(pipeline_args)
+    if not options.view_as(StandardOptions).runner:
+        options.view_as(StandardOptions).runner = "DirectRunner"  # named: the default would fetch Prism
+    settings = settings_from_args(args, options)
+    shards = shard_io.find_shards(args.input, args.format)
+    done = {shard.name: shard_io.read_manifest(settings.output_dir, shard.name) for shard in shards}
+    pending = [shard for shard in shards if done[shard.name] is None]
+    log.info("%d shards, %d already complete, %d to annotate", len(shards), len(shards) - len(pending), len(pending))
+    if pending:
+        for shard in pending:
+            shard_io.clear_incomplete(settings.output_dir, shard.name)
+        with beam.Pipeline(options=options) as pipeline:
+            _ = pipeline | "Shards" >> beam.Create(pending) | "Annotate" >> AnnotateShards(settings, pending)
+    return [done[shard.name] or shard_io.read_manifest(settings.output_dir, shard.name) for shard in shards]
+
+
+def annotate_shard(
+    input_path: str, model_dir: str, output_dir: str, *extra_args: str, **options: Any
+) -> dict[str, Any]:
+    """Annotate one shard (for the Luigi AnnotateShard task); its manifest.
+
+    ``options`` become command-line options (``batch_size=64`` -> ``--batch_size 64``);
+    ``extra_args`` are passed as they are (Beam pipeline options)."""
+    argv = ["--input", input_path, "--model", model_dir, "--output", output_dir, *extra_args]
+    for name, value in options.items():
+        if value is not None:
+            argv += [f"--{name}", str(value)]
+    [manifest] = run(argv)
+    return manifest
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run()

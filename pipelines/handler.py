@@ -1,0 +1,94 @@
+"""The KoGNER model inside Beam: a RunInference ModelHandler and the linking stage.
+
+The model is loaded once per worker process: RunInference keeps the handler's model per
+process itself; the linking stage shares its copy through ``apache_beam.utils.shared.Shared``. Model
+directories on ``gs://``/``s3://`` are copied to local disk first (the model loads from
+local files). The model runs on CUDA when present, under bf16/fp16 autocast (inside
+``KoGNER``); on CPU it uses the threads it is given (``torch_threads``; 0 = PyTorch's
+default, all cores).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.localfilesystem import LocalFileSystem
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+from kogner.model import KoGNER
+from pipelines.windows import TextWindow
+
+log = logging.getLogger(__name__)
+
+
+def local_model_dir(model_dir: str) -> str:
+    """``model_dir`` itself when local, else a local copy of it (from any Beam filesystem)."""
+    if isinstance(FileSystems.get_filesystem(model_dir), LocalFileSystem):
+        return model_dir
+    target = tempfile.mkdtemp(prefix="kogner-model-")
+    prefix = model_dir.rstrip("/") + "/"
+    for metadata in FileSystems.match([prefix + "**"])[0].metadata_list:
+        local = os.path.join(target, metadata.path[len(prefix) :])
+        os.makedirs(os.path.dirname(local), exist_ok=True)
+        with FileSystems.open(metadata.path) as source, open(local, "wb") as sink:
+            while chunk := source.read(1 << 20):
+                sink.write(chunk)
+    log.info("copied model %s to %s", model_dir, target)
+    return target
+
+
+def load_model(model_dir: str, device: str | None = None, torch_threads: int = 0) -> KoGNER:
+    """The model from ``model_dir`` on ``device`` (CUDA when present), in eval mode, with
+    its entity index attached when the model names one."""
+    if torch_threads > 0:
+        torch.set_num_threads(torch_threads)
+    return KoGNER.from_pretrained(local_model_dir(model_dir), device=device)
+
+
+class KoGNERModelHandler(ModelHandler[TextWindow, PredictionResult, KoGNER]):
+    """Runs the span model over batches of text windows (no linking: that is its own stage)."""
+
+    def __init__(
+        self,
+        model_dir: str,
+        *,
+        device: str | None = None,
+        types: Sequence[str] | None = None,
+        threshold: float | None = None,
+        batch_size: int = 32,
+        torch_threads: int = 0,
+    ) -> None:
+        super().__init__(min_batch_size=1, max_batch_size=batch_size)
+        self._model_dir = model_dir
+        self._device = device
+        self._types = list(types) if types else None
+        self._threshold = threshold
+        self._batch_size = batch_size
+        self._torch_threads = torch_threads
+
+    def load_model(self) -> KoGNER:
+        return load_model(self._model_dir, self._device, self._torch_threads)
+
+    def run_inference(
+        self, batch: Sequence[TextWindow], model: KoGNER, inference_args: dict[str, Any] | None = None
+    ) -> Iterable[PredictionResult]:
+        found = model.predict(
+            [window.text for window in batch],
+            types=self._types,
+            threshold=self._threshold,
+            batch_size=max(self._batch_size, len(batch)),
+            link=False,
+        )
+        return [PredictionResult(window, mentions) for window, mentions in zip(batch, found, strict=True)]
+
+    def get_num_bytes(self, batch: Sequence[TextWindow]) -> int:
+        return sum(len(window.text.encode("utf-8")) for window in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return "kogner.inference"

@@ -1,0 +1,70 @@
+"""Overlapping word windows over a document's text, and merging their predictions.
+
+Windows run over the whole document text (title and abstract together, as the model is
+trained), and every word is in some window: nothing is truncated. A window shares
+``overlap`` words with the next one, so any mention shorter than ``overlap`` words lies
+inside some window without touching its interior edges. Predictions touching an interior
+edge may be cut off by the window and are dropped; the rest are shifted to document
+offsets and merged with ``resolve_overlaps`` (the same mention seen by two windows is kept
+once, with its best score).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from kogner.documents import Document
+from kogner.model import PredictedMention, resolve_overlaps
+from kogner.text import word_spans, word_windows
+
+DocKey = tuple[str, int]  # (shard name, record number in the shard)
+
+
+@dataclass(frozen=True)
+class TextWindow:
+    """A window of the document text, at offset ``start``."""
+
+    key: DocKey
+    start: int
+    text: str
+    opens_text: bool
+    closes_text: bool
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.text)
+
+
+def document_windows(key: DocKey, document: Document, max_words: int, overlap: int) -> list[TextWindow]:
+    """The windows covering every word of ``document``."""
+    text = document.text
+    spans = word_windows(text, max_words, overlap)
+    return [
+        TextWindow(key, start, text[start:end], opens_text=number == 0, closes_text=number == len(spans) - 1)
+        for number, (start, end) in enumerate(spans)
+    ]
+
+
+def word_count(window: TextWindow) -> int:
+    """The window's length in words (the batching length)."""
+    return len(word_spans(window.text))
+
+
+def to_document_offsets(window: TextWindow, mentions: Iterable[PredictedMention]) -> list[PredictedMention]:
+    """``mentions`` predicted in ``window``, at document offsets, without those touching an
+    interior window edge."""
+    kept = []
+    for mention in mentions:
+        if mention.start == 0 and not window.opens_text:
+            continue
+        if mention.end == len(window.text) and not window.closes_text:
+            continue
+        kept.append(replace(mention, start=window.start + mention.start, end=window.start + mention.end))
+    return kept
+
+
+def merge_windows(predictions: Iterable[tuple[TextWindow, list[PredictedMention]]]) -> list[PredictedMention]:
+    """The document's mentions from its windows' predictions, non-overlapping, by offset."""
+    mentions = [m for window, found in predictions for m in to_document_offsets(window, found)]
+    return sorted(resolve_overlaps(mentions), key=lambda m: (m.start, m.end))
