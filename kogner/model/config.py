@@ -12,10 +12,11 @@ class KoGNERConfig(PretrainedConfig):
 
     ``encoder_config`` is the token encoder's config as a dict, so a saved model directory
     rebuilds its encoder without the original checkpoint; ``encoder_name`` only records
-    where it came from. ``teacher_dim`` is 0 until the model is given an entity index
-    (then P_s maps span vectors into the teacher space). ``link_strategy`` is "vector"
-    (nearest teacher vector of P_s(span), alias lookup below ``link_min_score``) once P_s
-    has been trained by distillation, else "alias" (alias lookup of the mention text).
+    where it came from. ``type_map`` renames corpus types onto the model's, as in
+    training (e.g. NCBI-disease's "SpecificDisease" -> "Disease"). ``teacher_dim`` is 0
+    until the model is given an entity index (then P_s maps span vectors into the teacher
+    space). ``link_strategy`` is "vector" (nearest teacher vector of P_s(span); alias
+    lookup below ``link_min_score``) once distillation has trained P_s, else "alias".
     """
 
     model_type = "kogner"
@@ -26,6 +27,7 @@ class KoGNERConfig(PretrainedConfig):
         encoder_config: dict[str, Any] | None = None,
         types: list[str] | None = None,
         type_descriptions: dict[str, str] | None = None,
+        type_map: dict[str, str] | None = None,
         max_span_width: int = 12,
         span_dim: int = 256,
         width_dim: int = 32,
@@ -50,6 +52,7 @@ class KoGNERConfig(PretrainedConfig):
         self.encoder_config = encoder_config or {}
         self.types = list(types or [])
         self.type_descriptions = dict(type_descriptions or {})
+        self.type_map = dict(type_map or {})
         self.max_span_width = max_span_width
         self.span_dim = span_dim
         self.width_dim = width_dim

@@ -155,7 +155,8 @@ class KoGNER(nn.Module):
         elif self.student_projection.out_features != index.dim:
             raise ValueError(f"index dim {index.dim} != the model's teacher dim {self.student_projection.out_features}")
         self.index = index
-        self.config.index_dir = str(Path(index.index_dir).resolve()) if hasattr(index, "index_dir") else None
+        path = getattr(index, "path", None)
+        self.config.index_dir = str(Path(path).resolve()) if path is not None else None
         self.config.index_metadata = _index_metadata(index)
 
     def train(self, mode: bool = True) -> KoGNER:
@@ -240,7 +241,7 @@ def _gather(values: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
 
 def _index_metadata(index: Any) -> dict[str, Any]:
     """The index's own metadata (a copy kept in config.json) when it exposes any."""
-    metadata = getattr(index, "metadata", None)
+    metadata = getattr(index, "meta", None)
     if isinstance(metadata, dict):
         return json.loads(json.dumps(metadata, default=str))
     return {"dim": int(index.dim)}

@@ -1,0 +1,528 @@
+"""Training and evaluation of the KoGNER student (one ``train()`` loop, one ``test()``).
+
+``train(config)`` reads the corpora (registry datasets and/or document files), cuts the
+documents into sentence chunks, and optimizes L = L_lang + λ·L_dist with AdamW (separate
+encoder/head learning rates, warmup + linear decay, clipping, accumulation), batches of
+similar length, autocast on CUDA, deterministic on CPU. After each epoch it tunes the
+decision threshold on the dev split, logs metrics (JSON Lines + a PNG of the curves),
+writes a resumable checkpoint, keeps the best model by dev F1 and stops early.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from kogner.corpora import read_corpus
+from kogner.documents import Document, Mention
+from kogner.errors import InputFormatError
+from kogner.io import atomic_dir, atomic_path
+from kogner.model import KoGNER
+from kogner.model.modeling import distillation_loss, span_type_loss
+from kogner.model.spans import Chunk, SpanBatch, collate, make_chunks, training_ranges
+
+log = logging.getLogger(__name__)
+THRESHOLDS = [round(0.05 * i, 2) for i in range(1, 20)]
+
+
+@dataclass
+class TrainConfig:
+    """What to train on and how. Paths in a TOML file are relative to the current directory."""
+
+    output_dir: str
+    encoder: str | None = None
+    datasets: list[str] = field(default_factory=list)
+    train_files: list[str] = field(default_factory=list)
+    dev_files: list[str] = field(default_factory=list)
+    file_format: str | None = None
+    data_dir: str | None = None
+    type_map: dict[str, str] = field(default_factory=dict)
+    type_descriptions: dict[str, str] = field(default_factory=dict)
+    max_span_width: int = 12
+    max_words: int = 96
+    max_subwords: int = 256
+    span_dim: int = 256
+    epochs: int = 10
+    batch_size: int = 16
+    grad_accumulation: int = 1
+    encoder_lr: float = 5e-5
+    head_lr: float = 1e-3
+    weight_decay: float = 0.01
+    freeze_word_embeddings: bool = True
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    pos_weight: float = 5.0
+    lambda_dist: float = 0.0
+    index_dir: str | None = None
+    seed: int = 13
+    patience: int = 3
+    max_train_docs: int | None = None
+    max_dev_docs: int | None = None
+    decoding: str = "greedy"
+    device: str | None = None
+    eval_batch_size: int = 32
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> TrainConfig:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise InputFormatError(path, None, f"cannot read the training config: {error}") from error
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputFormatError(path, None, f"unknown keys {unknown}; known: {sorted(known)}")
+        if "output_dir" not in data:
+            raise InputFormatError(path, None, "output_dir is required")
+        return cls(**data)
+
+
+@dataclass
+class Corpus:
+    """One training corpus: its documents, its own (mapped) types and its id prefixes."""
+
+    name: str
+    train: list[Document]
+    dev: list[Document]
+    types: list[str]
+    id_prefixes: dict[str, str] = field(default_factory=dict)
+
+
+def map_types(documents: Iterable[Document], type_map: dict[str, str]) -> list[Document]:
+    """Copies of ``documents`` with mention types renamed by ``type_map`` (others kept)."""
+    mapped = []
+    for doc in documents:
+        mentions = [
+            Mention(m.start, m.end, m.text, type_map.get(m.type, m.type), list(m.ids), m.id, dict(m.attributes))
+            for m in doc.mentions
+        ]
+        mapped.append(Document(doc.id, doc.passages, mentions, doc.relations, doc.metadata))
+    return mapped
+
+
+def _dev_split(splits: dict[str, str]) -> str | None:
+    return next((name for name in ("dev", "devel", "validation") if name in splits), None)
+
+
+def load_corpora(config: TrainConfig) -> list[Corpus]:
+    """The registry datasets and the document files of ``config``, types mapped."""
+    from kogner.datasets import DATASETS, load_dataset
+
+    corpora = []
+    for name in config.datasets:
+        if name not in DATASETS:
+            raise ValueError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
+        dataset = DATASETS[name]
+        train = load_dataset(name, "train", config.data_dir)
+        dev_name = _dev_split(dataset.splits)
+        dev = load_dataset(name, dev_name, config.data_dir) if dev_name else []
+        prefixes = {config.type_map.get(t, t): p for t, p in dataset.id_prefixes.items()}
+        types = sorted({config.type_map.get(t, t) for t in dataset.types})
+        corpora.append(_corpus(name, train, dev, types, prefixes, config))
+    if config.train_files:
+        train = [doc for path in config.train_files for doc in read_corpus(path, config.file_format)]
+        dev = [doc for path in config.dev_files for doc in read_corpus(path, config.file_format)]
+        types = sorted({config.type_map.get(m.type, m.type) for doc in train for m in doc.mentions})
+        corpora.append(_corpus("files", train, dev, types, {}, config))
+    if not corpora:
+        raise ValueError("the training config names no datasets and no train_files")
+    return corpora
+
+
+def _corpus(
+    name: str, train: list[Document], dev: list[Document], types: list[str], prefixes: dict, config: TrainConfig
+) -> Corpus:
+    if not dev:  # no dev split: hold out every tenth training document
+        train, dev = [d for i, d in enumerate(train) if i % 10], [d for i, d in enumerate(train) if not i % 10]
+    train = map_types(train[: config.max_train_docs], config.type_map)
+    dev = map_types(dev[: config.max_dev_docs], config.type_map)
+    return Corpus(name, train, dev, types, prefixes)
+
+
+def teacher_targets(index: Any, mentions: Sequence[Mention], prefixes: dict[str, str]) -> list[np.ndarray | None]:
+    """The teacher vector of each mention's entity: its gold ids (as CURIEs) when the index
+    knows one, else the index's lookup of the mention text; None when neither finds one."""
+    from kogner.datasets import to_curie
+
+    targets: list[np.ndarray | None] = [None] * len(mentions)
+    missing = []
+    for k, mention in enumerate(mentions):
+        prefix = prefixes.get(mention.type, "")
+        ids = [to_curie(i, prefix) if prefix else i for i in mention.ids if i and i != "-1"]
+        if ids:
+            vectors, found = index.teacher_vectors(ids)
+            if found.any():
+                targets[k] = vectors[int(np.argmax(found))]
+                continue
+        missing.append(k)
+    if missing:
+        links = index.lookup([mentions[k].text for k in missing], 1)
+        for k, hits in zip(missing, links, strict=True):
+            if hits:
+                vectors, found = index.teacher_vectors([hits[0].entity_id])
+                targets[k] = vectors[0] if found[0] else None
+    return targets
+
+
+def build_chunks(
+    model: KoGNER, corpus: Corpus, index: Any | None = None, teacher_rows: list[np.ndarray] | None = None
+) -> list[Chunk]:
+    """Training chunks of ``corpus`` with gold spans (type positions in ``model.types``) and,
+    when ``index`` is given, the rows of their teacher vectors (appended to ``teacher_rows``)."""
+    config = model.config
+    chunks: list[Chunk] = []
+    lost = {"unaligned": 0, "too_wide": 0, "crossing": 0}
+    for doc in tqdm(corpus.train, desc=f"chunking {corpus.name}", unit="doc", leave=False):
+        text = doc.text
+        spans = [(m.start, m.end) for m in doc.mentions]
+        ranges = training_ranges(text, spans, config.window_words)
+        doc_chunks = make_chunks(model.tokenizer, text, ranges, config.max_subwords)
+        targets = teacher_targets(index, doc.mentions, corpus.id_prefixes) if index is not None else []
+        for k, mention in enumerate(doc.mentions):
+            chunk = next((c for c in doc_chunks if c.start <= mention.start and mention.end <= c.end), None)
+            if chunk is None:
+                lost["crossing"] += 1
+                continue
+            first = next((w for w, (s, _) in enumerate(chunk.words) if s == mention.start), None)
+            last = next((w for w, (_, e) in enumerate(chunk.words) if e == mention.end), None)
+            if first is None or last is None:
+                lost["unaligned"] += 1
+            elif last - first >= config.max_span_width:
+                lost["too_wide"] += 1
+            elif mention.type in model.types:
+                chunk.gold.setdefault((first, last), []).append(model.types.index(mention.type))
+                if targets and targets[k] is not None and teacher_rows is not None:
+                    chunk.targets[(first, last)] = len(teacher_rows)
+                    teacher_rows.append(targets[k])
+        for chunk in doc_chunks:
+            chunk.group = corpus.name
+        chunks.extend(doc_chunks)
+    if any(lost.values()):
+        log.warning("%s: gold mentions not trainable: %s", corpus.name, lost)
+    return chunks
+
+
+def length_batches(chunks: Sequence[Chunk], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Batches of chunk positions: shuffled, sorted by length within pools of 50 batches."""
+    order = list(range(len(chunks)))
+    rng.shuffle(order)
+    pool = batch_size * 50
+    batches = []
+    for start in range(0, len(order), pool):
+        part = sorted(order[start : start + pool], key=lambda i: len(chunks[i].input_ids))
+        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def batch_loss(
+    model: KoGNER,
+    chunks: Sequence[Chunk],
+    batch: SpanBatch,
+    allowed: torch.Tensor,
+    teacher: torch.Tensor | None,
+    lambda_dist: float,
+) -> tuple[torch.Tensor, float, float]:
+    """(L, L_lang, L_dist) of one batch; ``allowed[b]`` masks the types of chunk b's corpus."""
+    span_vectors = model.span_vectors(batch)
+    logits = model.scores(span_vectors, model.type_vectors(model.types))
+    labels = torch.zeros_like(logits)
+    student_rows, teacher_rows = [], []
+    for b, chunk in enumerate(chunks):
+        position = {span: s for s, span in enumerate(batch.spans[b])}
+        for span, type_ids in chunk.gold.items():
+            labels[b, position[span], type_ids] = 1.0
+        for span, row in chunk.targets.items():
+            student_rows.append((b, position[span]))
+            teacher_rows.append(row)
+    mask = batch.span_mask.unsqueeze(-1) & allowed.unsqueeze(1)
+    lang = span_type_loss(logits, labels, mask, model.config.pos_weight)
+    if lambda_dist > 0 and teacher is not None and student_rows:
+        b_index, s_index = zip(*student_rows, strict=True)
+        student = model.project(span_vectors[list(b_index), list(s_index)])
+        dist = distillation_loss(student, teacher[teacher_rows])
+    else:
+        dist = lang.new_zeros(())
+    return lang + lambda_dist * dist, float(lang.detach()), float(dist.detach())
+
+
+def seed_everything(seed: int, device: torch.device) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def train(config: TrainConfig) -> Path:
+    """Train a model as ``config`` says; returns the directory of the best model (by dev F1)."""
+    from kogner.device import pick_device
+
+    device = pick_device(config.device)
+    seed_everything(config.seed, device)
+    out = Path(config.output_dir)
+    corpora = load_corpora(config)
+    types = sorted({t for corpus in corpora for t in corpus.types})
+    model = KoGNER.from_encoder(
+        config.encoder,
+        types,
+        type_descriptions=config.type_descriptions,
+        type_map=config.type_map,
+        max_span_width=config.max_span_width,
+        span_dim=config.span_dim,
+        pos_weight=config.pos_weight,
+        decoding=config.decoding,
+        max_subwords=config.max_subwords,
+        window_words=config.max_words,
+    ).to(device)
+    index = None
+    if config.index_dir:
+        from kogner.index import EntityIndex
+
+        index = EntityIndex.load(config.index_dir)
+        model.attach_index(index)
+        model.config.link_strategy = "vector" if config.lambda_dist > 0 else "alias"
+    elif config.lambda_dist > 0:
+        raise ValueError("lambda_dist > 0 needs index_dir (the teacher's entity index)")
+    teacher_list: list[np.ndarray] = []
+    chunks = [
+        c
+        for corpus in corpora
+        for c in build_chunks(model, corpus, index if config.lambda_dist > 0 else None, teacher_list)
+    ]
+    teacher = torch.tensor(np.stack(teacher_list), device=device) if teacher_list else None
+    allowed = {
+        corpus.name: torch.tensor([t in corpus.types for t in types], device=device, dtype=torch.bool)
+        for corpus in corpora
+    }
+    log.info(
+        "training on %d chunks (%s), %d types, %d distillation targets",
+        len(chunks),
+        ", ".join(c.name for c in corpora),
+        len(types),
+        len(teacher_list),
+    )
+    if config.freeze_word_embeddings:  # the largest tensor by far; updating it costs more than it gains
+        model.encoder.get_input_embeddings().weight.requires_grad_(False)
+    encoder_params = [p for n, p in model.named_parameters() if n.startswith("encoder.") and p.requires_grad]
+    head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    optimizer = torch.optim.AdamW(
+        [{"params": encoder_params, "lr": config.encoder_lr}, {"params": head_params, "lr": config.head_lr}],
+        weight_decay=config.weight_decay,
+        foreach=True,
+    )
+    steps_per_epoch = math.ceil(math.ceil(len(chunks) / config.batch_size) / config.grad_accumulation)
+    total_steps = max(1, steps_per_epoch * config.epochs)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
+    state = {"epoch": 0, "best_f1": -1.0, "bad_epochs": 0}
+    state = resume(out, model, optimizer, scheduler, state)
+    rng = random.Random(config.seed)
+    for _ in range(state["epoch"]):  # the same batch order as an uninterrupted run
+        length_batches(chunks, config.batch_size, rng)
+    metrics_path = out / "metrics.jsonl"
+    for epoch in range(state["epoch"], config.epochs):
+        started = time.perf_counter()
+        losses = run_epoch(model, chunks, allowed, teacher, optimizer, scheduler, config, rng, epoch)
+        train_seconds = time.perf_counter() - started
+        dev = test(model, corpora, config.eval_batch_size)
+        record = {"epoch": epoch + 1, **losses, "train_seconds": round(train_seconds, 1), **dev}
+        append_jsonl(metrics_path, record)
+        improved = dev["dev_f1"] > state["best_f1"]
+        state.update(epoch=epoch + 1, bad_epochs=0 if improved else state["bad_epochs"] + 1)
+        if improved:
+            state["best_f1"] = dev["dev_f1"]
+            model.config.threshold = dev["threshold"]
+            model.save_pretrained(out / "model")
+        save_checkpoint(out, model, optimizer, scheduler, state)
+        plot_curves(metrics_path, out / "training_curves.png")
+        log.info("epoch %d: %s", epoch + 1, json.dumps(record))
+        if state["bad_epochs"] >= config.patience:
+            log.info("early stop: dev F1 did not improve for %d epochs", config.patience)
+            break
+    return out / "model"
+
+
+def run_epoch(
+    model: KoGNER,
+    chunks: Sequence[Chunk],
+    allowed: dict[str, torch.Tensor],
+    teacher: torch.Tensor | None,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    config: TrainConfig,
+    rng: random.Random,
+    epoch: int,
+) -> dict[str, float]:
+    """One pass over the training chunks; returns the mean losses."""
+    model.train()
+    totals = {"loss": 0.0, "loss_lang": 0.0, "loss_dist": 0.0}
+    batches = length_batches(chunks, config.batch_size, rng)
+    progress = tqdm(batches, desc=f"epoch {epoch + 1}", unit="batch")
+    optimizer.zero_grad()
+    for step, positions in enumerate(progress, start=1):
+        batch_chunks = [chunks[i] for i in positions]
+        batch = collate(batch_chunks, model.config.max_span_width, model.tokenizer.pad_token_id or 0).to(model.device)
+        batch_allowed = torch.stack([allowed[c.group] for c in batch_chunks])
+        loss, lang, dist = batch_loss(model, batch_chunks, batch, batch_allowed, teacher, config.lambda_dist)
+        (loss / config.grad_accumulation).backward()
+        if step % config.grad_accumulation == 0 or step == len(batches):
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+        for key, value in zip(totals, (float(loss.detach()), lang, dist), strict=True):
+            totals[key] += value
+        progress.set_postfix(loss=f"{totals['loss'] / step:.4f}")
+    return {key: round(value / max(1, len(batches)), 6) for key, value in totals.items()}
+
+
+def test(model: KoGNER, corpora: Sequence[Corpus], batch_size: int = 32) -> dict[str, Any]:
+    """Dev F1 per corpus at the threshold that maximizes their mean (tuned on dev)."""
+    from kogner.evaluation import score_documents
+
+    candidates = {}
+    for corpus in corpora:
+        texts = [doc.text for doc in corpus.dev]
+        candidates[corpus.name] = model.predict(
+            texts, corpus.types, threshold=THRESHOLDS[0], batch_size=batch_size, link=False
+        )
+    best: dict[str, Any] = {"dev_f1": -1.0}
+    for threshold in THRESHOLDS:
+        f1 = {}
+        for corpus in corpora:
+            predicted = [[m for m in found if m.score >= threshold] for found in candidates[corpus.name]]
+            f1[corpus.name] = score_documents(corpus.dev, to_documents(corpus.dev, predicted))["ner"]["f1"]
+        mean = sum(f1.values()) / len(f1)
+        if mean > best["dev_f1"]:
+            best = {"dev_f1": round(mean, 6), "threshold": threshold, "dev_f1_per_corpus": f1}
+    return best
+
+
+def to_documents(gold: Sequence[Document], predicted: Sequence[Sequence[Any]]) -> list[Document]:
+    """Documents with the passages of ``gold`` and the ``predicted`` mentions."""
+    return [
+        Document(doc.id, doc.passages, [m.to_mention() for m in found])
+        for doc, found in zip(gold, predicted, strict=True)
+    ]
+
+
+def evaluate_model(
+    model: KoGNER | str | Path,
+    documents: Sequence[Document],
+    types: Sequence[str] | None = None,
+    id_prefixes: dict[str, str] | None = None,
+    type_map: dict[str, str] | None = None,
+    batch_size: int = 32,
+) -> dict[str, Any]:
+    """Strict NER scores (and NER+linking when the documents have ids and the model an
+    index) of ``model`` on ``documents``, through ``kogner.evaluation.score_documents``."""
+    from kogner.evaluation import score_documents
+
+    if not isinstance(model, KoGNER):
+        model = KoGNER.from_pretrained(model)
+    gold = map_types(documents, type_map or {})
+    types = list(types or sorted({m.type for doc in gold for m in doc.mentions} & set(model.types)) or model.types)
+    has_ids = any(m.ids for doc in gold for m in doc.mentions)
+    link = has_ids and model.index is not None
+    started = time.perf_counter()
+    predicted = model.predict([doc.text for doc in gold], types, batch_size=batch_size, link=link)
+    seconds = time.perf_counter() - started
+    if link:
+        gold = canonical_gold_ids(model.index, gold, id_prefixes or {})
+    scores = score_documents(gold, to_documents(gold, predicted), id_prefixes if not link else None)
+    if not link:
+        scores.pop("linking", None)
+    scores["types"] = types
+    scores["documents"] = len(gold)
+    scores["predict_seconds"] = round(seconds, 2)
+    return scores
+
+
+def canonical_gold_ids(index: Any, documents: Sequence[Document], prefixes: dict[str, str]) -> list[Document]:
+    """Gold ids as the KG's canonical ids (so a MeSH gold id matches the KG entity it is an xref of)."""
+    from kogner.datasets import to_curie
+
+    out = []
+    for doc in documents:
+        mentions = []
+        for m in doc.mentions:
+            curies = [to_curie(i, prefixes[m.type]) if prefixes.get(m.type) else i for i in m.ids if i != "-1"]
+            ids = [index.canonical_id(i) or i for i in curies]
+            mentions.append(Mention(m.start, m.end, m.text, m.type, ids, m.id, dict(m.attributes)))
+        out.append(Document(doc.id, doc.passages, mentions, doc.relations, doc.metadata))
+    return out
+
+
+# ---- checkpoints, metrics, curves ------------------------------------------------------------
+def save_checkpoint(out: Path, model: KoGNER, optimizer: Any, scheduler: Any, state: dict[str, Any]) -> None:
+    """out/checkpoint: the model, optimizer, scheduler, RNG states and loop state (replaced atomically)."""
+    with atomic_dir(out / "checkpoint") as tmp:
+        model.save_pretrained(tmp / "model")
+        torch.save(
+            {
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "state": state,
+                "torch_rng": torch.get_rng_state(),
+            },
+            tmp / "training_state.pt",
+        )
+
+
+def resume(out: Path, model: KoGNER, optimizer: Any, scheduler: Any, state: dict[str, Any]) -> dict[str, Any]:
+    """Restore out/checkpoint if there is one; returns the loop state to continue from."""
+    checkpoint = out / "checkpoint"
+    if not (checkpoint / "training_state.pt").is_file():
+        if (out / "metrics.jsonl").exists():
+            (out / "metrics.jsonl").unlink()
+        return state
+    from safetensors.torch import load_file
+
+    model.load_state_dict(load_file(checkpoint / "model" / "model.safetensors"))
+    saved = torch.load(checkpoint / "training_state.pt", weights_only=False)
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    torch.set_rng_state(saved["torch_rng"])
+    log.info("resuming after epoch %d (best dev F1 %.4f)", saved["state"]["epoch"], saved["state"]["best_f1"])
+    return saved["state"]
+
+
+def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def plot_curves(metrics_path: Path, png_path: Path) -> None:
+    """Training losses and dev F1 per epoch, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
+    epochs = [r["epoch"] for r in records]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for key in ("loss", "loss_lang", "loss_dist"):
+        left.plot(epochs, [r[key] for r in records], marker="o", label=key)
+    left.set(xlabel="epoch", ylabel="training loss")
+    left.legend()
+    right.plot(epochs, [r["dev_f1"] for r in records], marker="o", color="C3")
+    right.set(xlabel="epoch", ylabel="dev F1 (tuned threshold)")
+    figure.tight_layout()
+    with atomic_path(png_path) as tmp:
+        figure.savefig(tmp, format="png", dpi=100)
+    plt.close(figure)
