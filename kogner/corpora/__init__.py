@@ -81,7 +81,7 @@ def read_corpus(
     if format in ("pubtator", "bioc-xml", "bioc-json"):
         options["mismatch"] = mismatch
     if format == "pubmed-xml":
-        options["on_deleted"] = on_deleted
+        options["on_deleted"] = on_deleted  # other formats have no deletions to report
     return _read(source, format, label, options)
 
 
