@@ -1,0 +1,37 @@
+"""``kogner evaluate MODEL --dataset NAME --split test``: strict NER (+ linking) scores as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("evaluate", help="score a KoGNER model on a registry dataset")
+    parser.add_argument("model", help="model directory")
+    parser.add_argument("--dataset", required=True, help="registry dataset name, e.g. ncbi-disease")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--data-dir", help="data directory (default: $KOGNER_DATA_DIR or ../shared/data)")
+    parser.add_argument("--limit", type=int, help="score only the first N documents")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from kogner.datasets import get_dataset, load_dataset
+    from kogner.errors import KognerError
+    from kogner.model import KoGNER
+    from kogner.training import evaluate_model
+
+    dataset = get_dataset(args.dataset)
+    model = KoGNER.from_pretrained(args.model)
+    documents = load_dataset(args.dataset, args.split, args.data_dir)[: args.limit]
+    type_map = model.config.type_map
+    prefixes = {type_map.get(t, t): p for t, p in dataset.id_prefixes.items()}
+    types = sorted({type_map.get(t, t) for t in dataset.types} & set(model.types))
+    if not types:
+        raise KognerError(f"the model knows none of {args.dataset}'s types {dataset.types}")
+    scores = evaluate_model(model, documents, types, prefixes, type_map, args.batch_size)
+    scores.update(dataset=args.dataset, split=args.split, model_version=model.model_version)
+    print(json.dumps(scores, indent=2))
+    return 0
