@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from kogner.encoder import TextEncoder
+from kogner.encoder import DEFAULT_ENCODER, TextEncoder
 from kogner.io import atomic_path
 from kogner.kg.schema import ALIAS_KINDS
 from kogner.teacher.graph import manifest_sha256, read_table
@@ -57,17 +57,29 @@ def entity_texts(kg_dir: str | Path, max_synonyms: int = 3) -> list[str]:
     return texts
 
 
-def text_features(kg_dir: str | Path, encoder: TextEncoder, cache_dir: str | Path, max_synonyms: int = 3) -> np.ndarray:
-    """Z for every entity (float32, L2-normalized), from the Parquet cache when it is there."""
-    key_text = f"{encoder.name}|{encoder.max_length}|{manifest_sha256(kg_dir)}|{TEXT_RECIPE}|{max_synonyms}"
+def text_features(
+    kg_dir: str | Path,
+    cache_dir: str | Path,
+    encoder: str | None = None,
+    max_length: int = 64,
+    batch_size: int = 256,
+    device: str | None = None,
+    max_synonyms: int = 3,
+) -> np.ndarray:
+    """Z for every entity (float32, L2-normalized), from the Parquet cache when it is there.
+
+    The encoder is loaded only when the cache misses."""
+    encoder_name = encoder or DEFAULT_ENCODER
+    key_text = f"{encoder_name}|{max_length}|{manifest_sha256(kg_dir)}|{TEXT_RECIPE}|{max_synonyms}"
     key = hashlib.sha256(key_text.encode()).hexdigest()[:20]
     cache = Path(cache_dir) / f"text-features-{key}.parquet"
     if cache.is_file():
         log.info("text features from cache %s", cache)
         return arrow_to_vectors(pq.read_table(cache, columns=["vector"])["vector"])
     texts = entity_texts(kg_dir, max_synonyms)
-    log.info("encoding %d entity texts with %s", len(texts), encoder.name)
-    vectors = encoder.encode(texts, progress=True)
+    log.info("encoding %d entity texts with %s", len(texts), encoder_name)
+    text_encoder = TextEncoder(encoder, device=device, max_length=max_length, batch_size=batch_size)
+    vectors = text_encoder.encode(texts, progress=True)
     entity_ids = read_table(kg_dir, "entities")["entity_id"]
     with atomic_path(cache) as tmp:
         pq.write_table(pa.table({"entity_id": entity_ids, "vector": vectors_to_arrow(vectors)}), tmp)

@@ -2,8 +2,9 @@
 
 ``out_dir`` receives ``vectors.parquet`` (entity_id, vector: list<float32>), ``teacher.json``
 (block dims, encoder, KG manifest sha256, KG path, settings, timings) and ``checkpoints/``
-(model weights). While training, checkpoints and the Z cache live in a work directory beside
-``out_dir`` (``.{name}.work``) so an interrupted run resumes where it stopped.
+(model weights). While training, checkpoints live in a work directory beside ``out_dir``
+(``.{name}.work/<run key>``, removed on success) so an interrupted run resumes where it
+stopped; Z is cached in ``.{name}.work`` (or ``settings.cache_dir``) and kept.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import torch
 import torch.nn.functional as F
 
 from kogner.device import pick_device
-from kogner.encoder import TextEncoder
 from kogner.io import atomic_dir, atomic_path
 from kogner.kg.schema import ENTITY_TYPES
 from kogner.teacher.graph import MessageGraph, TripleGraph, load_triple_graph, manifest_sha256
@@ -62,6 +62,7 @@ class TeacherSettings:
     normalize_blocks: bool = True
     holdout_fraction: float = 0.0  # edges held out of training (written to heldout.parquet) for evaluation
     inference_chunk_edges: int = 500_000
+    cache_dir: str | None = None  # where Z is cached; None = the work directory beside out_dir
     seed: int = 13
     device: str | None = None  # "cpu", "cuda", ...; None = CUDA when present
 
@@ -97,11 +98,17 @@ def train_teacher(kg_dir: str | Path, out_dir: str | Path, settings: TeacherSett
     timings: dict[str, float] = {}
 
     tick = time.monotonic()
-    encoder = TextEncoder(
-        settings.encoder, device=str(device), max_length=settings.text_max_length, batch_size=settings.text_batch_size
+    cache_dir = Path(settings.cache_dir) if settings.cache_dir else work_dir.parent
+    z = text_features(
+        kg_dir,
+        cache_dir,
+        settings.encoder,
+        settings.text_max_length,
+        settings.text_batch_size,
+        str(device),
+        settings.max_synonyms,
     )
-    z = torch.from_numpy(text_features(kg_dir, encoder, work_dir.parent, settings.max_synonyms))
-    del encoder
+    z = torch.from_numpy(z)
     timings["text_s"] = time.monotonic() - tick
 
     graph = load_triple_graph(kg_dir)

@@ -1,0 +1,29 @@
+"""``kogner link INDEX_DIR MENTION... [-k K]``: link mention texts to KG entities, as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+from kogner.index import EntityIndex
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("link", help="link mention texts to KG entities (JSON)")
+    parser.add_argument("index_dir")
+    parser.add_argument("mentions", nargs="+")
+    parser.add_argument("-k", type=int, default=5, help="candidates per mention")
+    parser.add_argument("--type", dest="types", action="append", help="keep only entities of this type (repeatable)")
+    parser.set_defaults(func=run_link)
+
+
+def run_link(args: argparse.Namespace) -> int:
+    index = EntityIndex.load(args.index_dir)
+    results = index.lookup(args.mentions, args.k, types=args.types)
+    output = [
+        {"mention": mention, "links": [dataclasses.asdict(link) for link in links]}
+        for mention, links in zip(args.mentions, results, strict=True)
+    ]
+    print(json.dumps(output, indent=2))
+    return 0
