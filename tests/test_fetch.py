@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import threading
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kogner.cli import main
-from kogner.datasets import DATASETS
-from kogner.fetch import FetchError, fetch_dataset, sha256_of
+from kogner.datasets import DATASETS, RemoteFile
+from kogner.fetch import FetchError, fetch_dataset, fetch_file, sha256_of
 
 
 class RangeHandler(http.server.SimpleHTTPRequestHandler):
@@ -43,15 +45,25 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def mirror(data_dir: Path) -> Iterator[str]:
-    handler = functools.partial(RangeHandler, directory=str(data_dir))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+@contextlib.contextmanager
+def serve(directory: Path) -> Iterator[str]:
+    """An HTTP server on 127.0.0.1 for ``directory``; yields its base URL."""
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(RangeHandler, directory=str(directory))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def mirror(data_dir: Path) -> Iterator[str]:
+    with serve(data_dir) as url:
+        yield url
 
 
 def test_fetch_downloads_verified_files_and_list_shows_them(mirror: str, tmp_path: Path, capsys) -> None:
@@ -89,3 +101,19 @@ def test_a_corrupt_download_fails_its_checksum_and_leaves_nothing(mirror: str, d
         fetch_dataset("gnormplus", tmp_path, mirror)
     assert not (tmp_path / remote.path).exists() and not part.exists()
     assert main(["data", "fetch", "gnormplus", "--base-url", mirror + "/missing", "--data-dir", str(tmp_path)]) == 2
+
+
+def test_a_file_released_inside_a_zip_archive_is_extracted(data_dir: Path, tmp_path: Path) -> None:
+    remote = DATASETS["biored"].files[1]
+    release = tmp_path / "release"
+    release.mkdir()
+    with zipfile.ZipFile(release / "BIORED.zip", "w") as bundle:
+        bundle.write(data_dir / remote.path, remote.member)
+        bundle.writestr("BioRED/README.txt", "other member")
+    target = tmp_path / "data" / remote.path
+    with serve(release) as url:
+        archive = fetch_file(RemoteFile(remote.path, remote.sha256, f"{url}/BIORED.zip", remote.member), target)
+        assert sha256_of(target) == remote.sha256
+        assert archive is not None and zipfile.is_zipfile(archive)  # kept for the dataset's other members
+        with pytest.raises(FetchError, match="cannot extract BioRED/Test.PubTator"):
+            fetch_file(RemoteFile(remote.path, remote.sha256, f"{url}/BIORED.zip", "BioRED/Test.PubTator"), target)
