@@ -1,0 +1,99 @@
+"""The entity index on a real MeSH slice: build, save/load, search, lookups, xrefs, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from teacher_kg_slice import write_mesh_slice
+
+from kogner.cli import main
+from kogner.index import EntityIndex, build_index, make_faiss_index
+from kogner.teacher import TeacherSettings, train_teacher
+from kogner.teacher.text import arrow_to_vectors
+
+SETTINGS = TeacherSettings(
+    gt_steps=10, gt_batch_size=32, gt_hidden_dim=32, transr_dim=16, transr_epochs=1, text_max_length=32
+)
+
+
+@pytest.fixture(scope="module")
+def index_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("index")
+    kg = write_mesh_slice(data_dir, root / "kg", branches=("C14.280", "A07"))
+    teacher = train_teacher(kg, root / "teacher", SETTINGS)
+    return build_index(teacher, None, root / "index")  # the KG comes from teacher.json
+
+
+@pytest.fixture(scope="module")
+def index(index_dir: Path) -> EntityIndex:
+    return EntityIndex.load(index_dir)
+
+
+def test_search_round_trips_teacher_vectors(index_dir: Path, index: EntityIndex) -> None:
+    meta = json.loads((index_dir / "index.json").read_text())
+    assert index.dim == meta["dim"] == 384 + 32 + 16
+    teacher = pq.read_table(Path(meta["teacher_dir"]) / "vectors.parquet")
+    ids = teacher["entity_id"].to_pylist()[:20]
+    vectors, found = index.teacher_vectors(ids)
+    assert found.all()
+    assert np.allclose(vectors, arrow_to_vectors(teacher["vector"])[:20])
+    hits = index.search(vectors, k=3)
+    assert [links[0].entity_id for links in hits] == ids
+    assert all(abs(links[0].score - 1.0) < 1e-4 and links[0].score >= links[1].score for links in hits)
+
+
+def test_reloaded_index_answers_the_same(index_dir: Path, index: EntityIndex) -> None:
+    again = EntityIndex.load(index_dir)
+    vectors, _ = index.teacher_vectors(["MESH:D009203", "MESH:D001011"])
+    assert again.search(vectors, 5) == index.search(vectors, 5)
+
+
+def test_alias_exact_lookup_finds_descriptors_from_entry_terms(index: EntityIndex) -> None:
+    # MeSH entry terms of D009203 Myocardial Infarction and D001011 Aorta, case and hyphens varied
+    results = index.lookup(["heart attack", "Myocardial Infarct", "AORTA", "Cardiac-Arrest"], k=3)
+    assert [links[0].entity_id for links in results] == ["MESH:D009203", "MESH:D009203", "MESH:D001011", "MESH:D006323"]
+    assert results[0][0].name == "Myocardial Infarction" and results[0][0].type == "Disease"
+    assert all(links[0].score == 1.0 and len(links) == 3 for links in results)
+
+
+def test_embedding_lookup_when_no_alias_matches(index: EntityIndex) -> None:
+    results = index.lookup(["infarction of the myocardium", "aortic tissue"], k=5, types=["Disease"])
+    assert results[0][0].entity_id == "MESH:D009203" and results[0][0].score < 1.0
+    assert all(link.type == "Disease" for link in results[1])
+
+
+def test_xrefs_resolve_to_the_canonical_entity(index: EntityIndex) -> None:
+    xrefs = pq.read_table(index.path / "xrefs.parquet")
+    xref_id, row = xrefs["id"][0].as_py(), xrefs["row"][0].as_py()
+    entity_id = index.entity_ids[row]
+    assert index.canonical_id(xref_id) == entity_id and index.canonical_id(entity_id) == entity_id
+    assert index.canonical_id("MESH:D999999") is None
+    vectors, found = index.teacher_vectors([xref_id, "MESH:D999999"])
+    assert found.tolist() == [True, False] and not vectors[1].any()
+    assert np.allclose(vectors[0], index.teacher_vectors([entity_id])[0][0])
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf", "hnsw"])
+def test_index_kinds_find_exact_neighbours(kind: str, tmp_path: Path) -> None:
+    vectors = np.random.default_rng(0).standard_normal((5000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    faiss.write_index(make_faiss_index(vectors, kind), str(tmp_path / "x.faiss"))
+    _, rows = faiss.read_index(str(tmp_path / "x.faiss")).search(vectors[:50], 1)
+    assert (rows[:, 0] == np.arange(50)).mean() >= 0.9
+
+
+def test_link_cli_prints_json(index_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["link", str(index_dir), "heart attack", "-k", "2"]) == 0
+    output = json.loads(capsys.readouterr().out)
+    assert output[0]["mention"] == "heart attack" and output[0]["links"][0]["entity_id"] == "MESH:D009203"
+    assert len(output[0]["links"]) == 2
+
+
+def test_missing_index_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["link", str(tmp_path), "heart attack"]) == 2
+    assert "index.json" in capsys.readouterr().err
