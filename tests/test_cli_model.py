@@ -1,0 +1,42 @@
+"""The CLI end to end on a real slice: train (tiny profile), resume, evaluate, annotate."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+
+from kogner.cli import main
+
+
+def test_train_evaluate_annotate(tmp_path, data_dir, capsys, monkeypatch) -> None:
+    config = tmp_path / "tiny.toml"
+    out = tmp_path / "run"
+    config.write_text(
+        f'output_dir = "{out}"\ndatasets = ["ncbi-disease"]\ndata_dir = "{data_dir}"\n'
+        "type_map = { SpecificDisease = 'Disease', DiseaseClass = 'Disease', Modifier = 'Disease',"
+        " CompositeMention = 'Disease' }\n"
+        "max_train_docs = 1\nmax_dev_docs = 1\nepochs = 1\nbatch_size = 8\nmax_words = 24\n"
+        "max_subwords = 64\nmax_span_width = 6\n"
+    )
+    assert main(["train", str(config)]) == 0
+    assert (out / "model" / "model.safetensors").is_file() and (out / "training_curves.png").is_file()
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(metrics) == 1 and 0.0 <= metrics[0]["dev_f1"] <= 1.0
+    assert main(["train", str(config)]) == 0  # resumes from the checkpoint: nothing left to do
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
+    capsys.readouterr()
+
+    args = ["evaluate", str(out / "model"), "--dataset", "ncbi-disease", "--split", "test", "--limit", "1"]
+    assert main([*args, "--data-dir", str(data_dir)]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["types"] == ["Disease"] and scores["ner"]["tp"] + scores["ner"]["fn"] > 0
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("Familial hypercholesterolemia in two brothers.\n\nSecond one.\n"))
+    assert main(["annotate", str(out / "model"), "-", "--format", "jsonl", "--threshold", "0.0", "--no-link"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    first = json.loads(lines[0])
+    assert first["mentions"] and all(m["type"] == "Disease" for m in first["mentions"])
+
+    assert main(["evaluate", str(out / "model"), "--dataset", "bc2gm", "--data-dir", str(data_dir)]) == 2

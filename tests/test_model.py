@@ -1,0 +1,73 @@
+"""The student model: losses on known cases, decoding, windowed prediction, save/load."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from kogner.datasets import load_dataset
+from kogner.model import KoGNER, PredictedMention, resolve_nested, resolve_overlaps
+from kogner.model.modeling import distillation_loss, span_type_loss
+
+
+def test_span_type_loss_weights_positives_and_ignores_masked_pairs() -> None:
+    logits = torch.zeros(1, 3, 1)
+    labels = torch.tensor([[[1.0], [0.0], [1.0]]])
+    mask = torch.tensor([[[True], [True], [False]]])
+    # one positive (weight 4) and one negative, both at p=0.5; the masked pair does not count
+    assert span_type_loss(logits, labels, mask, pos_weight=4.0).item() == pytest.approx(5 * math.log(2) / 2)
+    confident = torch.tensor([[[20.0], [-20.0], [-20.0]]])
+    assert span_type_loss(confident, labels, mask, pos_weight=4.0).item() < 1e-6
+
+
+def test_distillation_loss_is_scale_free_mse_of_directions() -> None:
+    student = torch.tensor([[3.0, 0.0], [0.0, 2.0]])
+    assert distillation_loss(student, student * 7).item() == pytest.approx(0.0)
+    teacher = torch.tensor([[0.0, 1.0], [0.0, 1.0]])
+    # first pair orthogonal: squared difference (1, 1); second identical: (0, 0) -> mean 0.5
+    assert distillation_loss(student, teacher).item() == pytest.approx(0.5)
+    assert distillation_loss(torch.zeros(0, 2), torch.zeros(0, 2)).item() == 0.0
+
+
+def _m(start: int, end: int, score: float, type_: str = "Disease") -> PredictedMention:
+    return PredictedMention(start, end, "x" * (end - start), type_, score)
+
+
+def test_greedy_and_nested_decoding() -> None:
+    candidates = [_m(0, 10, 0.9), _m(0, 4, 0.8), _m(5, 12, 0.7), _m(20, 25, 0.6), _m(0, 10, 0.5, "Chemical")]
+    assert [(m.start, m.end) for m in resolve_overlaps(candidates)] == [(0, 10), (20, 25)]
+    nested = resolve_nested(candidates)
+    assert [(m.start, m.end, m.type) for m in nested] == [(0, 4, "Disease"), (0, 10, "Disease"), (20, 25, "Disease")]
+
+
+@pytest.fixture(scope="module")
+def model() -> KoGNER:
+    torch.manual_seed(0)
+    return KoGNER.from_encoder(None, ["Disease", "Chemical"], window_words=40, window_overlap=8, max_subwords=64)
+
+
+def test_predict_windows_long_text_with_exact_offsets(model, data_dir) -> None:
+    doc = load_dataset("ncbi-disease", "test", data_dir)[0]
+    texts = [doc.text * 3, "", "Famotidine-associated delirium."]
+    found = model.predict(texts, threshold=0.0, link=False)
+    assert found[1] == []
+    for text, mentions in zip(texts, found, strict=True):
+        for m in mentions:
+            assert text[m.start : m.end] == m.text and m.type in ("Disease", "Chemical")
+        spans = sorted((m.start, m.end) for m in mentions)
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))  # greedy: no overlaps
+    assert max(m.end for m in found[0]) > len(texts[0]) - 20  # the end of a long text is read too
+
+
+def test_save_load_round_trip_gives_identical_predictions(model, tmp_path, data_dir) -> None:
+    texts = [d.text for d in load_dataset("bc5cdr", "dev", data_dir)[:2]]
+    before = model.predict(texts, threshold=0.3, link=False)
+    path = model.save_pretrained(tmp_path / "m")
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in path.iterdir()}
+    loaded = KoGNER.from_pretrained(path)
+    assert loaded.types == ["Disease", "Chemical"] and loaded.model_version.startswith("kogner-")
+    assert loaded.predict(texts, threshold=0.3, link=False) == before
+    with pytest.raises(FileNotFoundError):
+        KoGNER.from_pretrained(tmp_path)
