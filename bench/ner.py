@@ -1,0 +1,141 @@
+"""NER benchmark grid: datasets x lambda_dist x seeds, one JSON result per run (resumable).
+
+    python bench/ner.py --out bench/results/ner [--datasets ncbi-disease,...] [--lambdas 0,0.5]
+        [--seeds 13,14,15] [--epochs 10] [--max-train-docs N] [--test-limit N] [--index-dir DIR]
+    python bench/ner.py --out bench/results/ner --summary   # the markdown table of what ran
+
+Each run trains with ``kogner.training.train`` (itself resumable from its checkpoint),
+scores the test split with ``evaluate_model`` (strict NER; NER+linking where the corpus
+has ids and an index is given) and records training seconds per epoch and inference
+sentences/s and words/s. A finished run's JSON is never recomputed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+from pathlib import Path
+
+from kogner.datasets import get_dataset, load_dataset
+from kogner.io import atomic_path
+from kogner.model import KoGNER
+from kogner.text import sentence_spans, word_spans
+from kogner.training import TrainConfig, evaluate_model, train
+
+NCBI_TYPES = dict.fromkeys(["SpecificDisease", "DiseaseClass", "Modifier", "CompositeMention"], "Disease")
+GRID = {  # benchmark name -> (registry datasets, type map)
+    "ncbi-disease": (["ncbi-disease"], NCBI_TYPES),
+    "bc5cdr-chem": (["bc5cdr-chem"], {}),
+    "bc5cdr-disease": (["bc5cdr-disease"], {}),
+    "bc5cdr": (["bc5cdr"], {}),
+    "bc2gm": (["bc2gm"], {}),
+}
+
+
+def run_one(name: str, lambda_dist: float, seed: int, args: argparse.Namespace) -> dict:
+    datasets, type_map = GRID[name]
+    run_dir = Path(args.out) / "runs" / f"{name}-lam{lambda_dist:g}-seed{seed}"
+    config = TrainConfig(
+        output_dir=str(run_dir),
+        encoder=args.encoder,
+        datasets=datasets,
+        type_map=type_map,
+        epochs=args.epochs,
+        lambda_dist=lambda_dist,
+        index_dir=args.index_dir,
+        seed=seed,
+        max_train_docs=args.max_train_docs,
+        max_dev_docs=args.max_dev_docs,
+        data_dir=args.data_dir,
+    )
+    model_dir = train(config)
+    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    model = KoGNER.from_pretrained(model_dir, index_dir=args.index_dir)
+    dataset = get_dataset(datasets[0])
+    documents = load_dataset(datasets[0], "test", args.data_dir)[: args.test_limit]
+    prefixes = {type_map.get(t, t): p for t, p in dataset.id_prefixes.items()}
+    scores = evaluate_model(model, documents, None, prefixes, type_map)
+    sentences = sum(len(sentence_spans(d.text)) for d in documents)
+    words = sum(len(word_spans(d.text)) for d in documents)
+    return {
+        "dataset": name,
+        "lambda_dist": lambda_dist,
+        "seed": seed,
+        "epochs_run": len(metrics),
+        "train_seconds_per_epoch": statistics.mean(m["train_seconds"] for m in metrics),
+        "best_dev_f1": max(m["dev_f1"] for m in metrics),
+        "threshold": model.config.threshold,
+        "test_documents": len(documents),
+        "test_ner": scores["ner"],
+        "test_linking": scores.get("linking"),
+        "sentences_per_second": sentences / scores["predict_seconds"],
+        "words_per_second": words / scores["predict_seconds"],
+        "settings": {k: v for k, v in vars(args).items() if k not in ("summary",)},
+    }
+
+
+def summary(out: Path) -> str:
+    """A markdown table: mean ± sd over seeds per dataset and lambda."""
+    results = [json.loads(p.read_text()) for p in sorted((out / "results").glob("*.json"))]
+    groups: dict[tuple[str, float], list[dict]] = {}
+    for result in results:
+        groups.setdefault((result["dataset"], result["lambda_dist"]), []).append(result)
+    lines = [
+        "| dataset | λ | seeds | test NER F1 | NER+linking F1 | s/epoch | sentences/s | words/s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for (name, lam), runs in sorted(groups.items()):
+        linking = [r["test_linking"]["f1"] for r in runs if r.get("test_linking")]
+        lines.append(
+            f"| {name} | {lam:g} | {len(runs)} | {_mean_sd([r['test_ner']['f1'] for r in runs])} | "
+            f"{_mean_sd(linking) if linking else '-'} | "
+            f"{statistics.mean(r['train_seconds_per_epoch'] for r in runs):.0f} | "
+            f"{statistics.mean(r['sentences_per_second'] for r in runs):.1f} | "
+            f"{statistics.mean(r['words_per_second'] for r in runs):.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def _mean_sd(values: list[float]) -> str:
+    mean = 100 * statistics.mean(values)
+    return f"{mean:.1f} ± {100 * statistics.stdev(values):.1f}" if len(values) > 1 else f"{mean:.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="bench/results/ner")
+    parser.add_argument("--datasets", default=",".join(GRID))
+    parser.add_argument("--lambdas", default="0,0.5")
+    parser.add_argument("--seeds", default="13,14,15")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--encoder")
+    parser.add_argument("--index-dir")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--max-train-docs", type=int)
+    parser.add_argument("--max-dev-docs", type=int)
+    parser.add_argument("--test-limit", type=int)
+    parser.add_argument("--summary", action="store_true", help="only print the table of finished runs")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    out = Path(args.out)
+    if not args.summary:
+        for name in args.datasets.split(","):
+            for lambda_dist in (float(x) for x in args.lambdas.split(",")):
+                if lambda_dist > 0 and not args.index_dir:
+                    logging.warning("skipping %s with lambda %g: no --index-dir", name, lambda_dist)
+                    continue
+                for seed in (int(x) for x in args.seeds.split(",")):
+                    target = out / "results" / f"{name}-lam{lambda_dist:g}-seed{seed}.json"
+                    if target.exists():
+                        continue
+                    result = run_one(name, lambda_dist, seed, args)
+                    with atomic_path(target) as tmp:
+                        tmp.write_text(json.dumps(result, indent=2))
+                    logging.info("%s: test F1 %.4f", target.name, result["test_ner"]["f1"])
+    print(summary(out))
+
+
+if __name__ == "__main__":
+    main()
