@@ -55,11 +55,11 @@ def make_faiss_index(vectors: np.ndarray, kind: str = "auto") -> faiss.Index:
     if kind == "flat":
         index = faiss.IndexFlatIP(dim)
     elif kind == "ivf":
-        nlist = max(1, min(int(4 * np.sqrt(n)), n // 39))
+        nlist = max(1, min(int(np.sqrt(n)), n // 64))  # k-means on 64 points per list keeps training cheap
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        sample = vectors[np.random.default_rng(0).choice(n, size=min(n, 256 * nlist), replace=False)]
-        index.train(sample)
-        index.nprobe = min(16, nlist)
+        sample = vectors[np.random.default_rng(0).choice(n, size=min(n, 64 * nlist), replace=False)]
+        index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        index.nprobe = min(32, nlist)
     elif kind == "hnsw":
         index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efSearch = 64

@@ -154,7 +154,13 @@ def train_graph_transformer(
         optimizer.step()
         progress.set_postfix(link=f"{link_loss.item():.3f}", type=f"{type_loss.item():.3f}")
         if (step + 1) % 50 == 0 or step + 1 == steps.stop:
-            log.info("Graph Transformer step %d/%d: link %.4f type %.4f", step + 1, steps.stop, link_loss, type_loss)
+            log.info(
+                "Graph Transformer step %d/%d: link %.4f type %.4f",
+                step + 1,
+                steps.stop,
+                link_loss.item(),
+                type_loss.item(),
+            )
         if on_step_end:
             on_step_end(step, loss.item())
     return optimizer

@@ -1,0 +1,140 @@
+"""Entity-index benchmark: linking accuracy with gold mentions, faiss build time and throughput.
+
+    nice -n 10 .venv/bin/python bench/index.py link TEACHER_DIR INDEX_DIR [--kg KG_DIR]
+    nice -n 10 .venv/bin/python bench/index.py faiss --n 1000000 --dim 576
+
+``link`` builds the index (unless INDEX_DIR exists) and scores ``lookup`` on the gold
+mentions of NCBI-disease test and BC5CDR test: a prediction is correct when a gold id is the
+predicted entity's id or one of its xrefs (``canonical_id``); acc@1 / acc@5, with the
+mention's dataset type mapped onto KG types, beside exact normalized-dictionary matching.
+``faiss`` times building flat and IVF indexes over N random unit vectors and k=10 queries/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import sys
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kogner.datasets import DATASETS, load_dataset, to_curie  # noqa: E402
+from kogner.index import EntityIndex, build_index, make_faiss_index  # noqa: E402
+from kogner.kg.normalize import normalize_alias  # noqa: E402
+
+log = logging.getLogger("bench.index")
+KG_TYPES = {"Chemical": ["Chemical"]}  # every other dataset type here is a disease
+DISEASE_TYPES = ["Disease", "Phenotype"]
+
+
+def gold_mentions(dataset: str) -> list[tuple[str, str, list[str]]]:
+    """(text, dataset type, gold CURIEs) of every test mention that has ids."""
+    prefixes = DATASETS[dataset].id_prefixes
+    mentions = []
+    for document in load_dataset(dataset, "test"):
+        for mention in document.mentions:
+            ids = [to_curie(i, prefixes.get(mention.type)) for i in mention.ids if i and i != "-1"]
+            if ids:
+                mentions.append((mention.text, mention.type, ids))
+    return mentions
+
+
+def linking_accuracy(index: EntityIndex, dataset: str) -> dict:
+    mentions = gold_mentions(dataset)
+    resolvable = sum(any(index.canonical_id(g) for g in ids) for _, _, ids in mentions)
+    hits1 = hits5 = exact1 = 0
+    started = time.monotonic()
+    by_type: dict[str, list[int]] = {}
+    for i, (_, mention_type, _) in enumerate(mentions):
+        by_type.setdefault(mention_type, []).append(i)
+    for mention_type, rows in by_type.items():
+        types = KG_TYPES.get(mention_type, DISEASE_TYPES)
+        results = index.lookup([mentions[i][0] for i in rows], k=5, types=types)
+        for i, links in zip(rows, results, strict=True):
+            text, _, ids = mentions[i]
+            gold = {index.canonical_id(g) or g for g in ids}
+            predicted = [link.entity_id for link in links]
+            hits1 += bool(predicted[:1]) and predicted[0] in gold
+            hits5 += any(p in gold for p in predicted)
+            exact = [r for r in index.alias_rows.get(normalize_alias(text), []) if index.types[r] in types]
+            exact1 += bool(exact) and index.entity_ids[exact[0]] in gold
+    n = len(mentions)
+    return {
+        "mentions": n,
+        "gold_id_in_kg": resolvable / n,
+        "acc@1": hits1 / n,
+        "acc@5": hits5 / n,
+        "exact_dictionary_acc@1": exact1 / n,
+        "lookup_s": time.monotonic() - started,
+    }
+
+
+def bench_link(teacher_dir: Path, index_dir: Path, kg_dir: Path | None) -> dict:
+    result: dict = {}
+    if not (index_dir / "index.json").is_file():
+        started = time.monotonic()
+        build_index(teacher_dir, kg_dir, index_dir)
+        result["build_s"] = time.monotonic() - started
+        result["build_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    index = EntityIndex.load(index_dir, device="cpu")
+    result["index"] = index.meta
+    for dataset in ("ncbi-disease", "bc5cdr"):
+        result[dataset] = linking_accuracy(index, dataset)
+        log.info("%s: %s", dataset, result[dataset])
+    return result
+
+
+def bench_faiss(n: int, dim: int, queries: int = 2000) -> dict:
+    faiss.omp_set_num_threads(2)
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((n, dim), dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    query = vectors[rng.choice(n, queries, replace=False)] + 0.05 * rng.standard_normal(
+        (queries, dim), dtype=np.float32
+    )
+    result: dict = {"n": n, "dim": dim, "queries": queries, "threads": 2}
+    truth = None
+    for kind in ("flat", "ivf"):
+        started = time.monotonic()
+        index = make_faiss_index(vectors, kind)
+        build_s = time.monotonic() - started
+        started = time.monotonic()
+        _, rows = index.search(query, 10)
+        search_s = time.monotonic() - started
+        truth = rows if kind == "flat" else truth
+        recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(rows, truth, strict=True)]))
+        result[kind] = {"build_s": build_s, "queries_per_s": queries / search_s, "recall@10_vs_flat": recall}
+        log.info("%s: %s", kind, result[kind])
+        del index
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    link = commands.add_parser("link")
+    link.add_argument("teacher_dir", type=Path)
+    link.add_argument("index_dir", type=Path)
+    link.add_argument("--kg", type=Path)
+    speed = commands.add_parser("faiss")
+    speed.add_argument("--n", type=int, default=1_000_000)
+    speed.add_argument("--dim", type=int, default=576)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if args.command == "link":
+        result = bench_link(args.teacher_dir, args.index_dir, args.kg)
+    else:
+        result = bench_faiss(args.n, args.dim)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
