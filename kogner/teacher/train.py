@@ -42,7 +42,7 @@ class TeacherSettings:
 
     encoder: str | None = None  # Hugging Face path/name; None = packaged all-MiniLM-L6-v2
     max_synonyms: int = 3
-    text_max_length: int = 64
+    text_max_length: int = 32  # tokens; entity texts beyond it (long descriptions) are cut
     text_batch_size: int = 256
     gt_hidden_dim: int = 128
     gt_heads: int = 4
