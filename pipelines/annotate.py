@@ -68,6 +68,7 @@ class Settings:
     model_version: str
     window_words: int
     window_overlap: int
+    decoding: str = "greedy"
     batch_size: int = 32
     threshold: float | None = None
     types: tuple[str, ...] = ()
@@ -185,7 +186,7 @@ class Predict(beam.PTransform):
         return (
             {"document": split.documents, "found": found, "failed": failed}
             | "GroupWindows" >> beam.CoGroupByKey()
-            | "Merge" >> beam.Map(_merge)
+            | "Merge" >> beam.Map(_merge, s.decoding)
         )
 
 
@@ -199,14 +200,14 @@ def _keyed_failures(failure: tuple[Sequence[TextWindow], BaseException]) -> Iter
         yield window.key, f"inference failed: {type(error).__name__}: {error}"
 
 
-def _merge(element: tuple[DocKey, dict[str, list]]) -> tuple[DocKey, AnnotatedDocument | DeadLetter]:
+def _merge(element: tuple[DocKey, dict[str, list]], decoding: str) -> tuple[DocKey, AnnotatedDocument | DeadLetter]:
     key, groups = element
     [(document, expected)] = groups["document"]
     if groups["failed"]:
         return key, DeadLetter(document.id, f"record {key[1]}", "inference", groups["failed"][0])
     if len(groups["found"]) != expected:
         raise ReconciliationError(f"document {document.id}: {len(groups['found'])} of {expected} windows came back")
-    return key, AnnotatedDocument(key, document, merge_windows(groups["found"]), expected)
+    return key, AnnotatedDocument(key, document, merge_windows(groups["found"], decoding), expected)
 
 
 class Link(beam.PTransform):
@@ -433,6 +434,7 @@ def settings_from_args(args: argparse.Namespace, options: PipelineOptions) -> Se
         model_version=str(config.get("model_version") or ""),
         window_words=args.window_words or int(config.get("window_words", 128)),
         window_overlap=args.window_overlap or int(config.get("window_overlap", 16)),
+        decoding=str(config.get("decoding", "greedy")),
         batch_size=args.batch_size,
         threshold=args.threshold,
         types=tuple(t for t in (args.types or "").split(",") if t),

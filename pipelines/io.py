@@ -133,7 +133,7 @@ def _records(stream: BinaryIO, fmt: str) -> Iterator[tuple[int, bytes]]:
     blank lines for PubTator."""
     block: list[bytes] = []
     first = 0
-    for number, line in enumerate(stream, start=1):
+    for number, line in enumerate(iter(stream.readline, b""), start=1):  # Beam's gzip stream is no iterator
         if not line.strip():
             if block:
                 yield first, b"".join(block)

@@ -87,7 +87,8 @@ def read_manifest(output_dir: str, name: str) -> dict | None:
 def clear_incomplete(output_dir: str, name: str) -> None:
     """Remove what an interrupted run of shard ``name`` left: staging directories and an
     output directory without manifest."""
-    leftovers = _match_or_empty(FileSystems.join(output_dir, f".{name}.tmp-*"))
+    staged = _match_or_empty(FileSystems.join(output_dir, f".{name}.tmp-*", "*"))
+    leftovers = sorted({FileSystems.split(path)[0] for path in staged})
     final = shard_dir(output_dir, name)
     if FileSystems.exists(final) and not FileSystems.exists(manifest_path(output_dir, name)):
         leftovers.append(final)

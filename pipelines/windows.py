@@ -5,17 +5,18 @@ trained), and every word is in some window: nothing is truncated. A window share
 ``overlap`` words with the next one, so any mention shorter than ``overlap`` words lies
 inside some window without touching its interior edges. Predictions touching an interior
 edge may be cut off by the window and are dropped; the rest are shifted to document
-offsets and merged with ``resolve_overlaps`` (the same mention seen by two windows is kept
-once, with its best score).
+offsets, and those in overlap zones are decoded again together (the same mention seen by
+two windows is kept once, with its best score).
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from kogner.documents import Document
-from kogner.model import PredictedMention, resolve_overlaps
+from kogner.model import PredictedMention, decode
 from kogner.text import word_spans, word_windows
 
 DocKey = tuple[str, int]  # (shard name, record number in the shard)
@@ -64,7 +65,22 @@ def to_document_offsets(window: TextWindow, mentions: Iterable[PredictedMention]
     return kept
 
 
-def merge_windows(predictions: Iterable[tuple[TextWindow, list[PredictedMention]]]) -> list[PredictedMention]:
-    """The document's mentions from its windows' predictions, non-overlapping, by offset."""
-    mentions = [m for window, found in predictions for m in to_document_offsets(window, found)]
-    return sorted(resolve_overlaps(mentions), key=lambda m: (m.start, m.end))
+def merge_windows(
+    predictions: Iterable[tuple[TextWindow, list[PredictedMention]]], decoding: str = "greedy"
+) -> list[PredictedMention]:
+    """The document's mentions from its windows' predictions, in text order.
+
+    Each window's predictions are already decoded. A mention lying where no other window
+    reaches cannot clash with another window's mentions and is kept as it is; the rest (in
+    overlap zones) are decoded together with the model's decoder (``decode``), which keeps
+    the same mention seen by two windows once, with its best score."""
+    predictions = sorted(predictions, key=lambda item: item[0].start)
+    starts = [window.start for window, _ in predictions]
+    ends = [window.end for window, _ in predictions]
+    kept: list[PredictedMention] = []
+    shared: list[PredictedMention] = []
+    for window, found in predictions:
+        for mention in to_document_offsets(window, found):
+            reaching = bisect.bisect_left(starts, mention.end) - bisect.bisect_right(ends, mention.start)
+            (shared if reaching > 1 else kept).append(mention)
+    return sorted(kept + decode(shared, decoding), key=lambda m: (m.start, m.end))

@@ -1,0 +1,90 @@
+"""Pieces of the Beam annotation job that need no pipeline: windows and their merge, shard
+names and formats, reading shards into documents and dead letters."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from kogner.corpora import read_corpus
+from kogner.documents import Document
+from kogner.model import PredictedMention
+from kogner.text import word_spans
+from pipelines.io import DeadLetter, guess_format, iter_shard, shard_name
+from pipelines.shards import find_shards
+from pipelines.windows import document_windows, merge_windows, to_document_offsets
+
+
+@pytest.fixture(scope="module")
+def document(data_dir: Path) -> Document:
+    return next(iter(read_corpus(data_dir / "ner/BC5CDR/pubtator/test.txt")))
+
+
+def test_windows_cover_every_word_with_the_overlap(document: Document) -> None:
+    windows = document_windows(("s", 1), document, max_words=40, overlap=8)
+    text = document.text
+    assert len(windows) > 3
+    assert windows[0].opens_text and windows[-1].closes_text
+    assert not any(w.closes_text for w in windows[:-1])
+    covered = {span for w in windows for span in word_spans(text) if w.start <= span[0] and span[1] <= w.end}
+    assert covered == set(word_spans(text))
+    for window, following in zip(windows, windows[1:], strict=False):
+        assert text[window.start : window.end] == window.text
+        shared = [s for s in word_spans(text) if following.start <= s[0] and s[1] <= window.end]
+        assert len(shared) == 8
+
+
+def _mention(text: str, start: int, end: int, score: float) -> PredictedMention:
+    return PredictedMention(start, end, text[start:end], "Chemical", score)
+
+
+def test_mentions_cut_by_an_interior_window_edge_are_dropped(document: Document) -> None:
+    first, second = document_windows(("s", 1), document, max_words=40, overlap=8)[:2]
+    edge = _mention(first.text, len(first.text) - 5, len(first.text), 0.9)
+    inside = _mention(first.text, 0, 10, 0.8)  # at the start of the text: not cut
+    assert [m.start for m in to_document_offsets(first, [edge, inside])] == [first.start]
+    opening = _mention(second.text, 0, 4, 0.9)
+    assert to_document_offsets(second, [opening]) == []
+
+
+def test_merge_keeps_a_mention_seen_by_two_windows_once_with_its_best_score(document: Document) -> None:
+    text = document.text
+    first, second = document_windows(("s", 1), document, max_words=40, overlap=8)[:2]
+    start, end = word_spans(text)[35]  # a word inside the overlap of both windows
+    in_first = _mention(first.text, start - first.start, end - first.start, 0.6)
+    in_second = _mention(second.text, start - second.start, end - second.start, 0.7)
+    lone_start, lone_end = word_spans(text)[3]
+    lone = _mention(first.text, lone_start, lone_end, 0.55)
+    merged = merge_windows([(second, [in_second]), (first, [in_first, lone])])
+    assert [(m.start, m.end, m.score) for m in merged] == [(lone_start, lone_end, 0.55), (start, end, 0.7)]
+    assert all(m.text == text[m.start : m.end] for m in merged)
+
+
+def test_shard_names_and_formats(tmp_path: Path, data_dir: Path) -> None:
+    assert shard_name("gs://bucket/pubmed/pubmed25n0001.xml.gz") == "pubmed25n0001"
+    assert shard_name("/data/Dev.BioC.JSON") == "Dev.BioC"
+    assert guess_format(str(data_dir / "ner/BioRED/Dev.BioC.XML")) == "bioc-xml"
+    assert guess_format(str(data_dir / "pubmed/medline16n0902.xml.gz")) == "pubmed-xml"
+    assert guess_format(str(data_dir / "ner/BC5CDR/pubtator/test.txt")) == "pubtator"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "x.jsonl").write_text("{}\n")
+    (tmp_path / "b" / "x.jsonl").write_text("{}\n")
+    with pytest.raises(ValueError, match="would both write shard 'x'"):
+        find_shards([str(tmp_path / "*" / "x.jsonl")])
+    with pytest.raises(FileNotFoundError, match="no input matches"):
+        find_shards([str(tmp_path / "nothing-*.xml")])
+
+
+def test_a_bad_json_line_is_dead_lettered_and_the_shard_goes_on(tmp_path: Path, document: Document) -> None:
+    path = tmp_path / "docs.jsonl.gz"
+    good = Document.from_text("1", "Aspirin-induced asthma.").to_dict()
+    lines = [json.dumps(document.to_dict()), '{"id": "broken", "passages": [', json.dumps(good)]
+    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    items = list(iter_shard(str(path), guess_format(str(path))))
+    assert [getattr(i, "id", None) for i in items] == [document.id, None, "1"]
+    assert isinstance(items[1], DeadLetter) and items[1].record == "line 2" and items[1].doc_id is None
+    assert "not a JSON document" in items[1].reason

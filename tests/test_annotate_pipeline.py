@@ -1,0 +1,217 @@
+"""The Beam annotation job end to end, on slices of the real MEDLINE and PubTator files, with
+a tiny untrained KoGNER model (so that CI stays fast; scores are meaningless, offsets,
+counts and bookkeeping are what is checked)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+from transformers import AutoTokenizer, BertConfig, BertModel
+
+from kogner.corpora import read_corpus
+from kogner.encoder import resolve_encoder
+from kogner.model import KoGNER
+from pipelines.annotate import ReconciliationError, Settings, WriteShardFn, annotate_shard, run
+from pipelines.io import DeadLetter
+from pipelines.shards import Shard
+
+LONG_CHARS = 200_000
+# An untrained model scores spans around 0.5, so it proposes mentions all over the text: what
+# is checked is coverage (e.g. the end of a 200,000-character document), offsets and counts.
+MODEL_ARGS = ["--threshold", "0.5", "--batch_size", "16"]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh KoGNER on a 1-layer, 32-wide BERT with the MiniLM tokenizer, spans up to 4 words."""
+    root = tmp_path_factory.mktemp("model")
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_encoder(None))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
+    BertModel(config).save_pretrained(root / "encoder")
+    tokenizer.save_pretrained(root / "encoder")
+    types = ["Chemical", "Disease"]
+    model = KoGNER.from_encoder(str(root / "encoder"), types, span_dim=32, width_dim=8, max_span_width=4)
+    return model.save_pretrained(root / "kogner")
+
+
+def _medline_slice(data_dir: Path, citations: int) -> bytes:
+    """The first ``citations`` MedlineCitation elements of the real baseline file, as XML."""
+    xml = gzip.decompress((data_dir / "pubmed/medline16n0902.xml.gz").read_bytes()).decode("utf-8")
+    starts = [m.start() for m in re.finditer(r"<MedlineCitation ", xml)]
+    return (xml[: starts[citations]] + "</MedlineCitationSet>\n").encode("utf-8")
+
+
+def _pubtator_records(data_dir: Path, count: int) -> list[bytes]:
+    text = (data_dir / "ner/BC5CDR/pubtator/test.txt").read_bytes()
+    return [block.strip() + b"\n" for block in text.split(b"\n\n") if block.strip()][:count]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    root = tmp_path_factory.mktemp("inputs")
+    (root / "medline-slice.xml.gz").write_bytes(gzip.compress(_medline_slice(data_dir, 6)))
+    cut = _medline_slice(data_dir, 6)
+    (root / "broken.xml.gz").write_bytes(gzip.compress(cut[: cut.rindex(b"<MedlineCitation ") + 300]))
+    records = _pubtator_records(data_dir, 5)
+    first_id = records[0].split(b"|", 1)[0]
+    bad = [
+        b"990001|t|A title whose abstract is empty\n990001|a|\n",
+        b"990002|t|Caf\xe9 au lait spots in neurofibromatosis\n990002|a|Latin-1 bytes are not UTF-8.\n",
+        first_id + b"|t|The later record with this id wins\n" + first_id + b"|a|Aspirin and asthma.\n",
+    ]
+    (root / "bc5-slice.txt").write_bytes(b"\n".join(records + bad))
+    abstracts = [doc.text for doc in read_corpus(data_dir / "ner/BC5CDR/pubtator/test.txt")]
+    long_text = ""
+    while len(long_text) < LONG_CHARS:
+        long_text += abstracts[len(long_text) % len(abstracts)] + " "
+    long_doc = {"id": "long-1", "passages": [{"kind": "text", "offset": 0, "text": long_text[:LONG_CHARS]}]}
+    (root / "long.jsonl").write_text(json.dumps(long_doc) + "\n", encoding="utf-8")
+    biored = list(read_corpus(data_dir / "ner/BioRED/Dev.PubTator"))[:3]
+    rows = [{"id": d.id, "title": d.passages[0].text, "abstract": d.passages[1].text} for d in biored]
+    pq.write_table(pa.Table.from_pylist(rows), root / "biored-docs.parquet")
+    return root
+
+
+@pytest.fixture(scope="module")
+def annotated(inputs: Path, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("out")
+    argv = ["--input", str(inputs / "*"), "--model", str(tiny_model), "--output", str(out)]
+    manifests = run([*argv, *MODEL_ARGS, "--formats", "parquet,pubtator,bioc", "--runner", "DirectRunner"])
+    return out, {m["shard"]: m for m in manifests}
+
+
+def _mentions(out: Path, shard: str) -> list[dict]:
+    return pq.read_table(out / shard / "mentions.parquet").to_pylist()
+
+
+def _dead(out: Path, shard: str) -> list[dict]:
+    return pq.read_table(out / shard / "dead_letter.parquet").to_pylist()
+
+
+def test_every_shard_reconciles_and_offsets_point_into_the_original_text(annotated, inputs) -> None:
+    out, manifests = annotated
+    assert set(manifests) == {"medline-slice", "broken", "bc5-slice", "long", "biored-docs"}
+    for name, manifest in manifests.items():
+        assert manifest["status"] == "complete"
+        assert manifest["documents_in"] == manifest["documents_annotated"] + manifest["documents_dead_lettered"]
+        assert len(_mentions(out, name)) == manifest["mentions"]
+        assert len(_dead(out, name)) == manifest["documents_dead_lettered"]
+        assert json.loads((out / name / "manifest.json").read_text()) == manifest
+    medline = manifests["medline-slice"]
+    assert (medline["documents_in"], medline["documents_annotated"]) == (6, 6)
+    texts = {d.id: d.text for d in read_corpus(inputs / "medline-slice.xml.gz")}
+    mentions = _mentions(out, "medline-slice")
+    assert {m["doc_id"] for m in mentions} == set(texts)
+    for m in mentions:
+        assert texts[m["doc_id"]][m["start"] : m["end"]] == m["text"]
+        assert m["model_version"] == medline["model_version"] and m["run_id"] == medline["run_id"]
+    assert not [p for p in out.iterdir() if p.name.startswith(".")], "staging directories left behind"
+
+
+def test_pubtator_and_bioc_outputs_hold_the_same_mentions(annotated) -> None:
+    out, manifests = annotated
+    parquet = {(m["doc_id"], m["start"], m["end"], m["type"]) for m in _mentions(out, "medline-slice")}
+    for fmt, name in (("pubtator", "annotations.pubtator"), ("bioc-json", "annotations.bioc.json")):
+        docs = list(read_corpus(out / "medline-slice" / name, format=fmt))
+        assert {(d.id, m.start, m.end, m.type) for d in docs for m in d.mentions} == parquet
+
+
+def test_malformed_xml_shard_is_reported_and_other_shards_go_on(annotated) -> None:
+    out, manifests = annotated
+    broken = manifests["broken"]
+    assert broken["documents_annotated"] == 5  # the citations before the cut
+    assert broken["input_errors"] and broken["dead_letters_by_stage"] == {"read": 1}
+    [dead] = _dead(out, "broken")
+    assert dead["stage"] == "read" and "reading stopped here" in dead["reason"]
+    assert manifests["medline-slice"]["documents_dead_lettered"] == 0
+
+
+def test_bad_records_in_a_pubtator_shard(annotated, inputs) -> None:
+    out, manifests = annotated
+    bc5 = manifests["bc5-slice"]
+    assert bc5["documents_in"] == 8
+    dead = {d["stage"]: d for d in _dead(out, "bc5-slice")}
+    assert set(dead) == {"read", "duplicate"}
+    assert dead["read"]["doc_id"] == "990002" and "UTF-8" in dead["read"]["reason"]
+    content = (inputs / "bc5-slice.txt").read_bytes()
+    line = content[: content.index(b"990002|t|")].count(b"\n") + 1
+    assert dead["read"]["record"] == f"line {line}"
+    first_id = dead["duplicate"]["doc_id"]
+    docs = {d.id: d for d in read_corpus(out / "bc5-slice" / "annotations.pubtator", format="pubtator")}
+    assert docs[first_id].passages[0].text == "The later record with this id wins"
+    assert "990001" in docs  # the empty abstract is annotated (title only), not dropped
+    assert bc5["documents_annotated"] == 6
+
+
+def test_long_document_is_annotated_to_its_end(annotated) -> None:
+    out, manifests = annotated
+    assert manifests["long"]["windows"] > 100
+    ends = sorted(m["end"] for m in _mentions(out, "long"))
+    assert ends[-1] > LONG_CHARS - 500
+    tenths = {end * 10 // LONG_CHARS for end in ends}
+    assert tenths >= set(range(10)), "mentions in every tenth of the document"
+
+
+def test_rerun_of_complete_shards_does_nothing(annotated, inputs, tiny_model) -> None:
+    out, manifests = annotated
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    again = run(
+        ["--input", str(inputs / "*"), "--model", str(tiny_model), "--output", str(out), "--runner", "DirectRunner"]
+    )
+    assert {m["shard"]: m for m in again} == manifests
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+
+
+def test_interrupted_shard_leaves_nothing_visible_and_reruns_cleanly(inputs, tiny_model, tmp_path) -> None:
+    (tmp_path / ".biored-docs.tmp-crashed").mkdir()
+    (tmp_path / ".biored-docs.tmp-crashed" / "mentions.parquet").write_bytes(b"partial")
+    (tmp_path / "biored-docs").mkdir()  # as left by an object-store commit cut short: no manifest
+    (tmp_path / "biored-docs" / "mentions.parquet").write_bytes(b"partial")
+    manifest = annotate_shard(str(inputs / "biored-docs.parquet"), str(tiny_model), str(tmp_path), *MODEL_ARGS)
+    assert manifest["documents_annotated"] == 3 and manifest["mentions"] > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["biored-docs"]
+    assert len(_mentions(tmp_path, "biored-docs")) == manifest["mentions"]
+
+
+def test_reconciliation_mismatch_fails_the_shard_loudly(tmp_path) -> None:
+    shard = Shard(str(tmp_path / "in.jsonl"), "in", "jsonl")
+    settings = Settings(str(tmp_path), str(tmp_path / "out"), "run", "v", 128, 16)
+    stats = {"documents_in": 2, "input_sha256": "0", "input_bytes": 0, "deleted_pmids": [], "read_seconds": 0.0}
+    dead = [("in", DeadLetter("a", "line 1", "read", "bad"))]
+    with pytest.raises(ReconciliationError, match="2 documents in, 0 annotated \\+ 1 dead-lettered"):
+        list(WriteShardFn(settings, {"in": shard}).process(("in", {"stats": [stats], "results": [], "dead": dead})))
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "runner",
+    [
+        ["--runner", "DirectRunner", "--direct_running_mode", "multi_processing", "--direct_num_workers", "2"],
+        ["--runner", "FnApiRunner"],
+    ],
+    ids=["direct-multi-processing", "fn-api"],
+)
+def test_other_runners_give_the_same_mentions(runner, annotated, inputs, tiny_model, tmp_path) -> None:
+    out, _ = annotated
+    argv = ["--input", str(inputs / "bc5-slice.txt"), "--model", str(tiny_model), "--output", str(tmp_path)]
+    [manifest] = run([*argv, *MODEL_ARGS, *runner])
+    assert manifest["documents_annotated"] == 6
+    strip = [{k: v for k, v in m.items() if k != "run_id"} for m in _mentions(tmp_path, "bc5-slice")]
+    expected = [{k: v for k, v in m.items() if k != "run_id"} for m in _mentions(out, "bc5-slice")]
+    assert len(strip) == len(expected)
+    for got, want in zip(strip, expected, strict=True):
+        assert got == pytest.approx(want, abs=1e-5)
