@@ -130,15 +130,21 @@ class NeroCorpus:
     stats: NeroStats
 
     def split(self, name: str) -> list[Document]:
+        """The documents of split ``name`` in a fixed pseudo-random order (by a hash of their
+        id), so that any prefix is a representative sample of the split."""
         if name not in SPLITS:
             raise ValueError(f"unknown NERO split {name!r}; expected one of {SPLITS}")
-        return [doc for doc in self.documents if split_of(doc.id) == name]
+        return sorted((doc for doc in self.documents if split_of(doc.id) == name), key=lambda doc: _hash(doc.id))
 
 
 def split_of(doc_id: str) -> str:
     """``train`` (80%), ``dev`` (10%) or ``heldout`` (10%), from a hash of the document id."""
-    bucket = int(hashlib.sha256(doc_id.encode()).hexdigest(), 16) % 10
+    bucket = _hash(doc_id) % 10
     return "heldout" if bucket == 9 else "dev" if bucket == 8 else "train"
+
+
+def _hash(doc_id: str) -> int:
+    return int(hashlib.sha256(doc_id.encode()).hexdigest(), 16)
 
 
 def read_nero(path: str | Path | None = None, types: Iterable[str] | None = None) -> NeroCorpus:

@@ -1,0 +1,174 @@
+"""The tiny profile end to end: FullRebuild against a real ``luigid`` on 127.0.0.1, then the
+same command with ``--local-scheduler`` (nothing to do), a changed setting (only what depends
+on it reruns), a failing shard (the others finish; a rerun does only what is missing), and
+scheduled retraining with a ``RangeDaily`` backfill."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from datetime import date
+from pathlib import Path
+
+import luigi
+import pytest
+from luigi.tools.range import RangeDaily
+
+from workflows.retrain import Retrain, current_version
+from workflows.tasks import AnnotateCorpus, FullRebuild
+
+pytestmark = pytest.mark.slow
+PROFILE = "tiny"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def luigid(state_dir: Path):
+    """A central scheduler on a free loopback port with its own state and log paths."""
+    port = free_port()
+    binary = Path(sys.executable).with_name("luigid")
+    command = [str(binary), "--address", "127.0.0.1", "--port", str(port)]
+    command += ["--state-path", str(state_dir / "state.pickle"), "--logdir", str(state_dir / "log")]
+    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("luigid did not start")
+            time.sleep(0.2)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def scheduler_tasks(port: int, status: str) -> dict:
+    query = urllib.parse.urlencode({"data": json.dumps({"status": status, "upstream_status": "", "search": ""})})
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/task_list?{query}", timeout=10) as response:
+        return json.load(response)["response"]
+
+
+def rebuild(workspace: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "workflows.rebuild", "--workspace", str(workspace), "--profile", PROFILE, *args]
+    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+
+
+def ran(result: subprocess.CompletedProcess) -> set[str]:
+    """The task families a run executed (from Luigi's log lines "... running   Task(...)")."""
+    lines = (result.stdout + result.stderr).splitlines()
+    return {line.split(" running   ")[1].split("(")[0] for line in lines if " running   " in line}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rebuild")
+    with luigid(root / "luigid") as port:
+        result = rebuild(root / "ws", "--scheduler-host", "127.0.0.1", "--scheduler-port", str(port), "--workers", "2")
+        done = scheduler_tasks(port, "DONE")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    return root / "ws", result, done
+
+
+def test_full_rebuild_through_luigid(workspace):
+    ws, result, done = workspace
+    families = {task["name"] for task in done.values()}
+    assert {"IngestKG", "TrainTeacher", "BuildEntityIndex", "PrepareNERO", "TrainNER"} <= families
+    assert {"EvaluateNER", "AnnotateShard", "AnnotateCorpus", "FullRebuild"} <= families
+    summary = json.loads((ws / f"rebuild-{PROFILE}.json").read_text())
+    assert f"model:       {summary['model']}" in result.stdout
+    assert "strict NER F1" in result.stdout and "annotations:" in result.stdout
+    assert (Path(summary["model"]) / "config.json").is_file()
+    assert Path(summary["chart"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    scores = json.loads(Path(summary["scores"]).read_text())
+    assert 0.0 <= scores["nero:heldout"]["ner"]["f1"] <= 1.0
+    corpus = json.loads((Path(summary["annotations"]) / "report.json").read_text())
+    heldout = json.loads(next((ws / "prepare_nero").glob("*/report.json")).read_text())["documents"]["heldout"]
+    assert corpus["totals"]["documents_in"] == heldout
+    assert corpus["totals"]["documents_annotated"] + corpus["totals"]["documents_dead_lettered"] == heldout
+    assert len(corpus["shards"]) >= 2, "the held-out corpus is annotated as several shards"
+    for task_dir in ws.glob("*/*/"):
+        if task_dir.parent.name != "annotate_corpus":
+            assert (task_dir / "report.json").is_file(), task_dir
+
+
+def test_unchanged_rerun_with_local_scheduler_does_nothing(workspace):
+    ws, first, _ = workspace
+    before = sorted(p.relative_to(ws) for p in ws.rglob("*"))
+    again = rebuild(ws, "--local-scheduler")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert ran(again) == set()
+    assert sorted(p.relative_to(ws) for p in ws.rglob("*") if p.name != f"rebuild-{PROFILE}.json") == [
+        p for p in before if p.name != f"rebuild-{PROFILE}.json"
+    ]
+
+
+def test_changed_setting_reruns_only_what_depends_on_it(workspace):
+    ws, _, _ = workspace
+    changed = rebuild(ws, "--local-scheduler", "--set", "annotate.options.batch_size=8")
+    assert changed.returncode == 0, changed.stderr[-3000:]
+    assert ran(changed) == {"AnnotateCorpus", "AnnotateShard"}
+    assert len(list((ws / "annotate_corpus").iterdir())) == 2
+
+
+def test_failing_shard_does_not_stop_the_others(workspace, tmp_path):
+    ws, _, _ = workspace
+    heldout_shards = sorted((next((ws / "prepare_nero").glob("*/shards"))).glob("*.jsonl"))
+    data = tmp_path / "data"
+    (data / "in").mkdir(parents=True)
+    for shard in heldout_shards[:2]:
+        shutil.copy(shard, data / "in" / shard.name)
+    broken = data / "in" / "broken.jsonl.gz"
+    broken.write_bytes(b"\x1f\x8b\x08\x00 definitely not gzip")
+    task = AnnotateCorpus(
+        workspace=str(ws), profile=PROFILE, overrides={"annotate": {"inputs": ["in/*"]}}, data_dir=str(data)
+    )
+    assert not luigi.build([task], local_scheduler=True, workers=2, log_level="WARNING")
+    done = sorted(p.parent.name for p in task.directory.glob("*/manifest.json"))
+    assert done == sorted(s.stem for s in heldout_shards[:2]), "the good shards finished"
+    broken.unlink()
+    shutil.copy(heldout_shards[2], data / "in" / "broken.jsonl")
+    assert luigi.build([task], local_scheduler=True, workers=2, log_level="WARNING")
+    report = json.loads(Path(task.output().path).read_text())
+    assert sorted(report["shards"]) == sorted([*done, "broken"])
+
+
+def test_retrain_backfill_and_promotion(workspace):
+    ws, _, _ = workspace
+    params = {"workspace": str(ws), "profile": PROFILE, "tolerance": 1.0}
+    backfill = RangeDaily(of=Retrain, of_params=params, start=date(2026, 11, 23), stop=date(2026, 11, 25))
+    assert luigi.build([backfill], local_scheduler=True, log_level="WARNING")
+    versions = sorted(p.name for p in (ws / "models" / "versions").iterdir())
+    assert versions == ["2026-11-23", "2026-11-24"]
+    for version in versions:
+        metrics = json.loads((ws / "models" / "versions" / version / "metrics.json").read_text())
+        assert 0.0 <= metrics["dev_f1"] <= 1.0 and metrics["dev_scores"]["nero:dev"]["ner"]["f1"] == metrics["dev_f1"]
+        assert (ws / "models" / "versions" / version / "model" / "config.json").is_file()
+    assert current_version(ws / "models") == "2026-11-24", "within the tolerance, the newer version is promoted"
+    assert len(list((ws / "ingest_kg").iterdir())) == 1, "unchanged KG sources: the rebuild's KG is reused"
+    assert len(list((ws / "train_teacher").iterdir())) == 1
+    state = json.loads((ws / "retrain" / "kg_sources.json").read_text())
+    assert state["digest"] == "" and all(os.path.isfile(path) for path in state["files"])
+    # a strict tolerance: the decision follows the recorded dev F1 of the current version
+    strict = Retrain(date=date(2026, 11, 25), workspace=str(ws), profile=PROFILE, tolerance=0.0)
+    assert luigi.build([strict], local_scheduler=True, log_level="WARNING")
+    decision = json.loads(Path(strict.output().path).read_text())["decision"]
+    expected = "2026-11-25" if decision["candidate_f1"] >= decision["current_f1"] else "2026-11-24"
+    assert decision["promote"] == (expected == "2026-11-25")
+    assert current_version(ws / "models") == expected
+    assert FullRebuild(workspace=str(ws), profile=PROFILE).complete()
