@@ -110,6 +110,8 @@ class PrepareNERO(Stage):
     """The NERO corpus as JSON Lines: ``train/dev/heldout.jsonl`` and the held-out documents
     (grouped by PMID) cut into ``shards/heldout-NNNNN.jsonl`` to annotate."""
 
+    code_version = 2  # 2: documents of a split in hash order (any prefix is a fair sample)
+
     def key_material(self) -> Any:
         return {"nero": self.section("nero"), "package": importlib.metadata.version("NERO-nlp")}
 
