@@ -75,6 +75,7 @@ class Settings:
     device: str | None = None
     torch_threads: int = 0
     link: bool = False
+    index_dir: str | None = None
     formats: tuple[str, ...] = ()
     started: float = field(default_factory=time.time)
 
@@ -242,8 +243,10 @@ class LinkDocuments(beam.DoFn):
     def setup(self) -> None:
         s = self.settings
         self.model = self.shared.acquire(
-            lambda: load_model(s.model_dir, s.device, s.torch_threads), tag=("kogner-linker", s.model_dir)
+            lambda: load_model(s.model_dir, s.device, s.torch_threads, s.index_dir), tag=("kogner-linker", s.model_dir)
         )
+        if self.model.index is None:
+            raise FileNotFoundError(f"linking asked for, but no entity index found for {s.model_dir} (pass --index)")
 
     def process(self, batch: list[tuple[DocKey, AnnotatedDocument]]) -> Iterator[tuple[DocKey, Any]]:
         try:
@@ -412,9 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--types", help="entity types to predict, comma list (default: the model's)")
     parser.add_argument("--device", help="cpu, cuda, cuda:N (default: CUDA when present)")
     parser.add_argument("--torch_threads", type=int, default=-1, help="threads per worker (-1: cores / workers)")
-    parser.add_argument(
-        "--link", choices=["auto", "yes", "no"], default="auto", help="KG linking (auto: model has index)"
-    )
+    parser.add_argument("--link", choices=["auto", "yes", "no"], default="auto", help="KG linking (auto: index set)")
+    parser.add_argument("--index", help="entity index directory for linking (default: the one the model names)")
     parser.add_argument("--run_id", help="identifies this run in outputs (default: time + random)")
     return parser
 
@@ -440,7 +442,8 @@ def settings_from_args(args: argparse.Namespace, options: PipelineOptions) -> Se
         types=tuple(t for t in (args.types or "").split(",") if t),
         device=args.device,
         torch_threads=args.torch_threads if args.torch_threads >= 0 else _threads_per_worker(options),
-        link=args.link == "yes" or (args.link == "auto" and bool(config.get("index_dir"))),
+        link=args.link == "yes" or (args.link == "auto" and bool(args.index or config.get("index_dir"))),
+        index_dir=args.index,
         formats=formats,
     )
 

@@ -27,28 +27,31 @@ from pipelines.windows import TextWindow
 log = logging.getLogger(__name__)
 
 
-def local_model_dir(model_dir: str) -> str:
-    """``model_dir`` itself when local, else a local copy of it (from any Beam filesystem)."""
-    if isinstance(FileSystems.get_filesystem(model_dir), LocalFileSystem):
-        return model_dir
-    target = tempfile.mkdtemp(prefix="kogner-model-")
-    prefix = model_dir.rstrip("/") + "/"
+def local_dir(directory: str) -> str:
+    """``directory`` itself when local, else a local copy of it (from any Beam filesystem)."""
+    if isinstance(FileSystems.get_filesystem(directory), LocalFileSystem):
+        return directory
+    target = tempfile.mkdtemp(prefix="kogner-")
+    prefix = directory.rstrip("/") + "/"
     for metadata in FileSystems.match([prefix + "**"])[0].metadata_list:
         local = os.path.join(target, metadata.path[len(prefix) :])
         os.makedirs(os.path.dirname(local), exist_ok=True)
         with FileSystems.open(metadata.path) as source, open(local, "wb") as sink:
             while chunk := source.read(1 << 20):
                 sink.write(chunk)
-    log.info("copied model %s to %s", model_dir, target)
+    log.info("copied %s to %s", directory, target)
     return target
 
 
-def load_model(model_dir: str, device: str | None = None, torch_threads: int = 0) -> KoGNER:
-    """The model from ``model_dir`` on ``device`` (CUDA when present), in eval mode, with
-    its entity index attached when the model names one."""
+def load_model(
+    model_dir: str, device: str | None = None, torch_threads: int = 0, index_dir: str | None = None
+) -> KoGNER:
+    """The model from ``model_dir`` on ``device`` (CUDA when present), in eval mode, with the
+    entity index ``index_dir`` (default: the one the model names, if present) attached."""
     if torch_threads > 0:
         torch.set_num_threads(torch_threads)
-    return KoGNER.from_pretrained(local_model_dir(model_dir), device=device)
+    index = local_dir(index_dir) if index_dir else None
+    return KoGNER.from_pretrained(local_dir(model_dir), device=device, index_dir=index)
 
 
 class KoGNERModelHandler(ModelHandler[TextWindow, PredictionResult, KoGNER]):

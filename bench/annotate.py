@@ -1,0 +1,211 @@
+"""Throughput of the Beam annotation job against the bare encoder (bench/RESULTS.md ``annotate``).
+
+    nice -n 10 .venv/bin/python bench/annotate.py [--model MODEL_DIR] [--min-docs 3000] \\
+        [--workers 1 2] [--out bench/out/annotate]
+
+Input: the real PubTator corpora and the MEDLINE file of the data directory, read by the
+pipeline as they are (one shard per file; shards repeated under new names until there are
+``--min-docs`` abstracts). Model: ``--model``, or a fresh KoGNER on the default MiniLM
+encoder (the same network as a trained one, so the same cost per window; an untrained
+model proposes more mentions, which only adds decoding work).
+
+Measured, in order, each written to ``OUT/results.json`` as soon as it is known:
+1. ceiling: the bare encoder forward pass over the pipeline's own windows (same texts,
+   same batch size, batches sorted by length as the pipeline does), no Beam;
+2. the pipeline with the DirectRunner, in-process (1 worker) and in multi_processing mode
+   with N workers, each in a fresh process: wall time of a 1-document run (start-up:
+   workers, model load) and of the full run; throughput excludes start-up
+   (full - 1-document). Peak RSS: the benchmark process (in-process worker) and the
+   largest worker process (multi_processing).
+3. the model's own ``predict`` over a sample of the windows, no Beam (where the time goes
+   between the encoder ceiling and the pipeline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from kogner.corpora import read_corpus
+from kogner.datadir import data_dir
+from kogner.model import KoGNER
+from pipelines.annotate import run
+from pipelines.windows import document_windows
+
+CORPORA = [
+    "pubmed/medline16n0902.xml.gz",
+    "ner/BC5CDR/pubtator/train.txt",
+    "ner/BC5CDR/pubtator/devel.txt",
+    "ner/BC5CDR/pubtator/test.txt",
+    "ner/NCBI-disease/pubtator/train.txt",
+    "ner/NCBI-disease/pubtator/devel.txt",
+    "ner/NCBI-disease/pubtator/test.txt",
+    "ner/BioRED/Train.PubTator",
+    "ner/BioRED/Dev.PubTator",
+    "ner/GNormPlus/train.pubtator",
+]
+PUBMED_BASELINE_ABSTRACTS = 36_000_000
+log = logging.getLogger("bench.annotate")
+
+
+def shard_inputs(root: Path, data: Path, min_docs: int) -> tuple[list[Path], int]:
+    """Links to the real corpus files (shard names made unique), repeated to ``min_docs``."""
+    root.mkdir(parents=True, exist_ok=True)
+    shards, total, copy = [], 0, 0
+    while total < min_docs:
+        for relative in CORPORA:
+            if total >= min_docs:
+                break
+            source = data / relative
+            name = f"c{copy}-{relative.replace('/', '-')}"
+            if name.endswith(".txt") or name.endswith(".PubTator"):
+                name = name.rsplit(".", 1)[0] + ".pubtator"
+            os.symlink(source, root / name)
+            shards.append(root / name)
+            total += sum(1 for _ in read_corpus(source))
+        copy += 1
+    return shards, total
+
+
+def encoder_ceiling(model: KoGNER, texts: list[str], batch_size: int) -> dict[str, float]:
+    """Seconds and subword tokens of the bare encoder over ``texts`` (length-sorted batches)."""
+    order = sorted(texts, key=len)
+    tokens, started = 0, time.perf_counter()
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            batch = model.tokenizer(
+                order[start : start + batch_size],
+                padding=True,
+                truncation=True,
+                max_length=model.config.max_subwords,
+                return_tensors="pt",
+            )
+            tokens += int(batch["attention_mask"].sum())
+            model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    return {"seconds": time.perf_counter() - started, "tokens": tokens}
+
+
+def pipeline_child(args: argparse.Namespace) -> None:
+    """(In a fresh process) a 1-document run, then the full run; prints timings and RSS."""
+    common = ["--model", args.model, "--batch_size", str(args.batch_size), "--runner", "DirectRunner"]
+    if args.workers > 1:
+        common += ["--direct_running_mode", "multi_processing", "--direct_num_workers", str(args.workers)]
+    started = time.perf_counter()
+    run(["--input", args.tiny_input, "--output", args.out + "-startup", *common])
+    startup = time.perf_counter() - started
+    started = time.perf_counter()
+    manifests = run(["--input", args.input, "--output", args.out, *common])
+    full = time.perf_counter() - started
+    print(
+        json.dumps(
+            {
+                "startup_seconds": startup,
+                "full_seconds": full,
+                "documents": sum(m["documents_annotated"] for m in manifests),
+                "dead_lettered": sum(m["documents_dead_lettered"] for m in manifests),
+                "mentions": sum(m["mentions"] for m in manifests),
+                "windows": sum(m["windows"] for m in manifests),
+                "peak_rss_mib_self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_rss_mib_workers": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="KoGNER model directory (default: fresh model on MiniLM)")
+    parser.add_argument("--min-docs", type=int, default=3000)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--sample-windows", type=int, default=512, help="windows for the model-predict reference")
+    parser.add_argument("--out", default="bench/out/annotate")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    out = Path(args.out)
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    results: dict = {"machine": f"{os.cpu_count()} cores", "batch_size": args.batch_size}
+
+    def record(key: str, value: object) -> None:
+        results[key] = value
+        (out / "results.json").write_text(json.dumps(results, indent=2))
+        log.info("%s: %s", key, value)
+
+    work = Path(tempfile.mkdtemp(prefix="kogner-bench-"))
+    model_dir = args.model
+    if model_dir is None:
+        model_dir = str(KoGNER.from_encoder(None, ["Chemical", "Disease", "Gene"]).save_pretrained(work / "model"))
+    model = KoGNER.from_pretrained(model_dir, device="cpu")
+    shards, documents = shard_inputs(work / "inputs", data_dir(), args.min_docs)
+    tiny = work / "tiny" / "one.jsonl"
+    tiny.parent.mkdir()
+    first = next(iter(read_corpus(shards[0])))
+    tiny.write_text(json.dumps(first.to_dict()) + "\n")
+    texts = [
+        window.text
+        for shard in shards
+        for number, doc in enumerate(read_corpus(shard))
+        for window in document_windows(
+            (shard.name, number), doc, model.config.window_words, model.config.window_overlap
+        )
+    ]
+    record("input", {"shards": len(shards), "documents": documents, "windows": len(texts)})
+
+    ceiling = encoder_ceiling(model, texts, args.batch_size)
+    ceiling |= {
+        "abstracts_per_s": documents / ceiling["seconds"],
+        "tokens_per_s": ceiling["tokens"] / ceiling["seconds"],
+    }
+    record("encoder_ceiling", ceiling)
+
+    for workers in args.workers:
+        command = [sys.executable, __file__, "_pipeline", "--model", model_dir, "--input", str(work / "inputs" / "*")]
+        command += ["--tiny-input", str(tiny), "--out", str(work / f"out-{workers}"), "--workers", str(workers)]
+        command += ["--batch-size", str(args.batch_size)]
+        child = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
+        measured = json.loads(child.stdout.strip().splitlines()[-1])
+        seconds = measured["full_seconds"] - measured["startup_seconds"]
+        measured |= {
+            "seconds_excluding_startup": seconds,
+            "abstracts_per_s": measured["documents"] / seconds,
+            "tokens_per_s": ceiling["tokens"] / seconds,
+            "fraction_of_ceiling": ceiling["seconds"] / seconds,
+        }
+        rate_per_core = measured["abstracts_per_s"] / (os.cpu_count() or 1)
+        measured["pubmed_baseline_core_hours"] = PUBMED_BASELINE_ABSTRACTS / rate_per_core / 3600
+        record(f"pipeline_{workers}_workers", measured)
+
+    sample = texts[: args.sample_windows]
+    started = time.perf_counter()
+    model.predict(sample, batch_size=args.batch_size, link=False)
+    predict_seconds = time.perf_counter() - started
+    sample_ceiling = encoder_ceiling(model, sample, args.batch_size)["seconds"]
+    record(
+        "model_predict_sample",
+        {"windows": len(sample), "seconds": predict_seconds, "encoder_seconds": sample_ceiling},
+    )
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "_pipeline":
+        child_parser = argparse.ArgumentParser()
+        for option in ("--model", "--input", "--tiny-input", "--out"):
+            child_parser.add_argument(option, required=True)
+        child_parser.add_argument("--workers", type=int, default=1)
+        child_parser.add_argument("--batch-size", type=int, default=32)
+        pipeline_child(child_parser.parse_args(sys.argv[2:]))
+    else:
+        main()
