@@ -1,7 +1,7 @@
 """Throughput of the Beam annotation job against the bare encoder (bench/RESULTS.md ``annotate``).
 
     nice -n 10 .venv/bin/python bench/annotate.py [--model MODEL_DIR] [--min-docs 3000] \\
-        [--workers 1 2] [--out bench/out/annotate]
+        [--workers 1 2] [--out workspace/bench/annotate]
 
 Input: the real PubTator corpora and the MEDLINE file of the data directory, read by the
 pipeline as they are (one shard per file; shards repeated under new names until there are
@@ -130,7 +130,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--sample-windows", type=int, default=512, help="windows for the model-predict reference")
-    parser.add_argument("--out", default="bench/out/annotate")
+    parser.add_argument("--out", default="workspace/bench/annotate")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     out = Path(args.out)
