@@ -96,8 +96,8 @@ def bench_faiss(n: int, dim: int, queries: int = 2000) -> dict:
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((n, dim), dtype=np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    query = vectors[rng.choice(n, queries, replace=False)] + 0.05 * rng.standard_normal(
-        (queries, dim), dtype=np.float32
+    sources = rng.choice(n, queries, replace=False)  # queries: stored vectors moved by ~5% of their length
+    query = vectors[sources] + 0.05 / np.sqrt(dim) * rng.standard_normal((queries, dim), dtype=np.float32)
     )
     result: dict = {"n": n, "dim": dim, "queries": queries, "threads": 2}
     truth = None
