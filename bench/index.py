@@ -98,7 +98,6 @@ def bench_faiss(n: int, dim: int, queries: int = 2000) -> dict:
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     sources = rng.choice(n, queries, replace=False)  # queries: stored vectors moved by ~5% of their length
     query = vectors[sources] + 0.05 / np.sqrt(dim) * rng.standard_normal((queries, dim), dtype=np.float32)
-    )
     result: dict = {"n": n, "dim": dim, "queries": queries, "threads": 2}
     truth = None
     for kind in ("flat", "ivf"):
