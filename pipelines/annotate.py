@@ -26,6 +26,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.ml.inference.base import PredictionResult, RunInference
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.pvalue import TaggedOutput
@@ -99,7 +100,6 @@ class ReadShardFn(beam.DoFn):
 
     def __init__(self) -> None:
         self.read = Metrics.counter(NAMESPACE, "documents_read")
-        self.failed = Metrics.counter(NAMESPACE, "documents_failed")
 
     def process(self, shard: Shard) -> Iterator[Any]:
         started = time.time()
@@ -111,13 +111,11 @@ class ReadShardFn(beam.DoFn):
             records += 1
             self.read.inc()
             if isinstance(item, DeadLetter):
-                self.failed.inc()
                 yield TaggedOutput("dead", (shard.name, item))
                 continue
             if item.id in latest:
                 earlier, _ = latest.pop(item.id)
                 reason = f"duplicate document id {item.id!r}: superseded by record {records}"
-                self.failed.inc()
                 yield TaggedOutput("dead", (shard.name, DeadLetter(item.id, f"record {earlier}", "duplicate", reason)))
             latest[item.id] = (records, item)
         for number, document in latest.values():
@@ -222,7 +220,7 @@ class Link(beam.PTransform):
 
     def expand(self, results: beam.PCollection) -> beam.PCollection:
         s = self.settings
-        split = results | "SplitFailures" >> beam.Partition(lambda kv, _: isinstance(kv[1], DeadLetter), 2)
+        split = results | "SplitFailures" >> beam.Partition(lambda kv, _: int(isinstance(kv[1], DeadLetter)), 2)
         linked = (
             split[0]
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
@@ -276,7 +274,7 @@ class WriteShardFn(beam.DoFn):
         self.settings = settings
         self.shards = shards
         self.annotated = Metrics.counter(NAMESPACE, "documents_annotated")
-        self.dead_lettered = Metrics.counter(NAMESPACE, "documents_dead_lettered")
+        self.failed = Metrics.counter(NAMESPACE, "documents_failed")
         self.mentions = Metrics.counter(NAMESPACE, "mentions")
 
     def process(self, element: tuple[str, dict[str, list]]) -> Iterator[dict[str, Any]]:
@@ -332,7 +330,7 @@ class WriteShardFn(beam.DoFn):
         write_json(manifest, FileSystems.join(staging, shard_io.MANIFEST))
         shard_io.commit(staging, shard_io.shard_dir(s.output_dir, name), [*files.values(), shard_io.MANIFEST])
         self.annotated.inc(len(annotated))
-        self.dead_lettered.inc(len(dead))
+        self.failed.inc(len(dead))
         self.mentions.inc(len(mention_rows))
         log.info(
             "shard %s: %d annotated, %d dead-lettered, %d mentions", name, len(annotated), len(dead), len(mention_rows)
@@ -471,9 +469,24 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
     if pending:
         for shard in pending:
             shard_io.clear_incomplete(settings.output_dir, shard.name)
-        with beam.Pipeline(options=options) as pipeline:
-            _ = pipeline | "Shards" >> beam.Create(pending) | "Annotate" >> AnnotateShards(settings, pending)
+        pipeline = beam.Pipeline(options=options)
+        _ = pipeline | "Shards" >> beam.Create(pending) | "Annotate" >> AnnotateShards(settings, pending)
+        result = pipeline.run()
+        result.wait_until_finish()
+        log_counters(result)
     return [done[shard.name] or shard_io.read_manifest(settings.output_dir, shard.name) for shard in shards]
+
+
+def log_counters(result: beam.runners.runner.PipelineResult) -> dict[str, int]:
+    """The job's ``kogner.annotate`` counters (documents read/annotated/failed, windows,
+    mentions), logged in one line; runners that report no metrics give an empty dict."""
+    query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
+    counters: dict[str, int] = {}
+    for counter in query["counters"]:
+        name = counter.key.metric.name
+        counters[name] = counters.get(name, 0) + int(counter.committed or counter.attempted or 0)
+    log.info("counters: %s", ", ".join(f"{k}={v}" for k, v in sorted(counters.items())))
+    return counters
 
 
 def annotate_shard(

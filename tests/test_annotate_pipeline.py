@@ -8,6 +8,7 @@ import gzip
 import json
 import re
 from pathlib import Path
+from unittest.mock import patch
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -17,8 +18,8 @@ from transformers import AutoTokenizer, BertConfig, BertModel
 
 from kogner.corpora import read_corpus
 from kogner.encoder import resolve_encoder
-from kogner.model import KoGNER
-from pipelines.annotate import ReconciliationError, Settings, WriteShardFn, annotate_shard, run
+from kogner.model import KoGNER, PredictedMention
+from pipelines.annotate import ReconciliationError, Settings, WriteShardFn, annotate_shard, log_counters, run
 from pipelines.io import DeadLetter
 from pipelines.shards import Shard
 
@@ -87,11 +88,13 @@ def inputs(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def annotated(inputs: Path, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+def annotated(inputs: Path, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict]:
     out = tmp_path_factory.mktemp("out")
     argv = ["--input", str(inputs / "*"), "--model", str(tiny_model), "--output", str(out)]
-    manifests = run([*argv, *MODEL_ARGS, "--formats", "parquet,pubtator,bioc", "--runner", "DirectRunner"])
-    return out, {m["shard"]: m for m in manifests}
+    counters: list[dict[str, int]] = []
+    with patch("pipelines.annotate.log_counters", side_effect=lambda result: counters.append(log_counters(result))):
+        manifests = run([*argv, *MODEL_ARGS, "--formats", "parquet,pubtator,bioc", "--runner", "DirectRunner"])
+    return out, {m["shard"]: m for m in manifests}, counters[0]
 
 
 def _mentions(out: Path, shard: str) -> list[dict]:
@@ -103,7 +106,7 @@ def _dead(out: Path, shard: str) -> list[dict]:
 
 
 def test_every_shard_reconciles_and_offsets_point_into_the_original_text(annotated, inputs) -> None:
-    out, manifests = annotated
+    out, manifests, _ = annotated
     assert set(manifests) == {"medline-slice", "broken", "bc5-slice", "long", "biored-docs"}
     for name, manifest in manifests.items():
         assert manifest["status"] == "complete"
@@ -122,8 +125,23 @@ def test_every_shard_reconciles_and_offsets_point_into_the_original_text(annotat
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "staging directories left behind"
 
 
+def test_beam_counters_agree_with_the_manifests(annotated) -> None:
+    _, manifests, counters = annotated
+    for counter, field in [
+        ("documents_read", "documents_in"),
+        ("documents_annotated", "documents_annotated"),
+        ("documents_failed", "documents_dead_lettered"),
+        ("mentions", "mentions"),
+        ("windows", "windows"),
+    ]:
+        assert counters[counter] == sum(m[field] for m in manifests.values()), counter
+    assert (
+        counters["documents_failed"] == sum(m["dead_letters_by_stage"].get("read", 0) for m in manifests.values()) + 1
+    )
+
+
 def test_pubtator_and_bioc_outputs_hold_the_same_mentions(annotated) -> None:
-    out, manifests = annotated
+    out, manifests, _ = annotated
     parquet = {(m["doc_id"], m["start"], m["end"], m["type"]) for m in _mentions(out, "medline-slice")}
     for fmt, name in (("pubtator", "annotations.pubtator"), ("bioc-json", "annotations.bioc.json")):
         docs = list(read_corpus(out / "medline-slice" / name, format=fmt))
@@ -131,7 +149,7 @@ def test_pubtator_and_bioc_outputs_hold_the_same_mentions(annotated) -> None:
 
 
 def test_malformed_xml_shard_is_reported_and_other_shards_go_on(annotated) -> None:
-    out, manifests = annotated
+    out, manifests, _ = annotated
     broken = manifests["broken"]
     assert broken["documents_annotated"] == 5  # the citations before the cut
     assert broken["input_errors"] and broken["dead_letters_by_stage"] == {"read": 1}
@@ -141,7 +159,7 @@ def test_malformed_xml_shard_is_reported_and_other_shards_go_on(annotated) -> No
 
 
 def test_bad_records_in_a_pubtator_shard(annotated, inputs) -> None:
-    out, manifests = annotated
+    out, manifests, _ = annotated
     bc5 = manifests["bc5-slice"]
     assert bc5["documents_in"] == 8
     dead = {d["stage"]: d for d in _dead(out, "bc5-slice")}
@@ -158,7 +176,7 @@ def test_bad_records_in_a_pubtator_shard(annotated, inputs) -> None:
 
 
 def test_long_document_is_annotated_to_its_end(annotated) -> None:
-    out, manifests = annotated
+    out, manifests, _ = annotated
     assert manifests["long"]["windows"] > 100
     ends = sorted(m["end"] for m in _mentions(out, "long"))
     assert ends[-1] > LONG_CHARS - 500
@@ -167,7 +185,7 @@ def test_long_document_is_annotated_to_its_end(annotated) -> None:
 
 
 def test_rerun_of_complete_shards_does_nothing(annotated, inputs, tiny_model) -> None:
-    out, manifests = annotated
+    out, manifests, _ = annotated
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
     again = run(
         ["--input", str(inputs / "*"), "--model", str(tiny_model), "--output", str(out), "--runner", "DirectRunner"]
@@ -206,7 +224,7 @@ def test_reconciliation_mismatch_fails_the_shard_loudly(tmp_path) -> None:
     ids=["direct-multi-processing", "fn-api"],
 )
 def test_other_runners_give_the_same_mentions(runner, annotated, inputs, tiny_model, tmp_path) -> None:
-    out, _ = annotated
+    out, _, _ = annotated
     argv = ["--input", str(inputs / "bc5-slice.txt"), "--model", str(tiny_model), "--output", str(tmp_path)]
     [manifest] = run([*argv, *MODEL_ARGS, *runner])
     assert manifest["documents_annotated"] == 6
@@ -215,3 +233,37 @@ def test_other_runners_give_the_same_mentions(runner, annotated, inputs, tiny_mo
     assert len(strip) == len(expected)
     for got, want in zip(strip, expected, strict=True):
         assert got == pytest.approx(want, abs=1e-5)
+
+
+@pytest.fixture(scope="module")
+def linked_model(tiny_model: Path, data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The tiny model with a real (small) entity index: MeSH C14.280 heart diseases."""
+    from teacher_kg_slice import write_mesh_slice
+
+    from kogner.index import EntityIndex, build_index
+    from kogner.teacher import TeacherSettings, train_teacher
+
+    root = tmp_path_factory.mktemp("linked")
+    settings = TeacherSettings(
+        gt_steps=2, gt_batch_size=32, gt_hidden_dim=16, transr_dim=8, transr_epochs=1, text_max_length=16
+    )
+    kg = write_mesh_slice(data_dir, root / "kg", branches=("C14.280",))
+    index_dir = build_index(train_teacher(kg, root / "teacher", settings), None, root / "index")
+    model = KoGNER.from_pretrained(tiny_model)
+    model.attach_index(EntityIndex.load(index_dir))
+    return model.save_pretrained(root / "model"), index_dir
+
+
+def test_linking_stage_links_like_the_model_itself(linked_model, inputs, tmp_path) -> None:
+    model_dir, index_dir = linked_model
+    manifest = annotate_shard(str(inputs / "biored-docs.parquet"), str(model_dir), str(tmp_path), *MODEL_ARGS)
+    assert manifest["linked"] and manifest["documents_annotated"] == 3
+    rows = _mentions(tmp_path, "biored-docs")
+    known = set(pq.read_table(index_dir / "entities.parquet")["entity_id"].to_pylist())
+    assert rows and {r["entity_id"] for r in rows} <= known
+    model = KoGNER.from_pretrained(model_dir)
+    for doc in pq.read_table(inputs / "biored-docs.parquet").to_pylist():
+        found = [r for r in rows if r["doc_id"] == doc["id"]]
+        mentions = [PredictedMention(r["start"], r["end"], r["text"], r["type"], r["score"]) for r in found]
+        [expected] = model.link_mentions([doc["title"] + " " + doc["abstract"]], [mentions])
+        assert [r["entity_id"] for r in found] == [m.entity_id for m in expected]
