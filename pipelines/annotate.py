@@ -30,8 +30,9 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.ml.inference.base import PredictionResult, RunInference
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.pvalue import TaggedOutput
-from apache_beam.transforms.util import SortAndBatchElements
+from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.shared import Shared
+from apache_beam.utils.windowed_value import WindowedValue
 
 from kogner.documents import Document
 from kogner.model import PredictedMention
@@ -173,12 +174,7 @@ class Predict(beam.PTransform):
             batch_size=s.batch_size,
             torch_threads=s.torch_threads,
         )
-        batches = split.windows | "BatchByLength" >> SortAndBatchElements(
-            min_batch_size=1,
-            max_batch_size=s.batch_size,
-            max_batch_weight=s.batch_size * s.window_words,
-            element_size_fn=word_count,
-        )
+        batches = split.windows | "BatchByLength" >> beam.ParDo(BatchByLength(s.batch_size))
         predicted, errors = batches | "Inference" >> RunInference(handler.with_no_batching()).with_exception_handling()
         found = predicted | "KeyPredictions" >> beam.Map(_keyed_prediction)
         failed = errors.failed_inferences | "KeyFailures" >> beam.FlatMap(_keyed_failures)
@@ -187,6 +183,36 @@ class Predict(beam.PTransform):
             | "GroupWindows" >> beam.CoGroupByKey()
             | "Merge" >> beam.Map(_merge, s.decoding)
         )
+
+
+class BatchByLength(beam.DoFn):
+    """Windows -> batches of windows of similar length (less padding): up to ``buffer_size``
+    windows are held, sorted by word count and cut into batches of ``batch_size``. The
+    buffer is bounded, unlike Beam's SortAndBatchElements (a whole bundle: with many shards
+    in one bundle, all of their text)."""
+
+    def __init__(self, batch_size: int, buffer_size: int = 4096) -> None:
+        self.batch_size = batch_size
+        self.buffer_size = max(buffer_size, batch_size)
+        self.buffer: list[TextWindow] = []
+
+    def start_bundle(self) -> None:
+        self.buffer = []
+
+    def process(self, window: TextWindow) -> Iterator[list[TextWindow]]:
+        self.buffer.append(window)
+        if len(self.buffer) >= self.buffer_size:
+            yield from self._flush()
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        for batch in self._flush():
+            yield GlobalWindows.windowed_value_at_end_of_window(batch)
+
+    def _flush(self) -> Iterator[list[TextWindow]]:
+        ordered = sorted(self.buffer, key=word_count)
+        self.buffer = []
+        for start in range(0, len(ordered), self.batch_size):
+            yield ordered[start : start + self.batch_size]
 
 
 def _keyed_prediction(result: PredictionResult) -> tuple[DocKey, tuple[TextWindow, list[PredictedMention]]]:

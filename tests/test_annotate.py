@@ -13,9 +13,10 @@ from kogner.corpora import read_corpus
 from kogner.documents import Document
 from kogner.model import PredictedMention
 from kogner.text import word_spans
+from pipelines.annotate import BatchByLength
 from pipelines.io import DeadLetter, guess_format, iter_shard, shard_name
 from pipelines.shards import find_shards
-from pipelines.windows import document_windows, merge_windows, to_document_offsets
+from pipelines.windows import document_windows, merge_windows, to_document_offsets, word_count
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +89,17 @@ def test_a_bad_json_line_is_dead_lettered_and_the_shard_goes_on(tmp_path: Path, 
     assert [getattr(i, "id", None) for i in items] == [document.id, None, "1"]
     assert isinstance(items[1], DeadLetter) and items[1].record == "line 2" and items[1].doc_id is None
     assert "not a JSON document" in items[1].reason
+
+
+def test_batches_hold_windows_of_similar_length_from_a_bounded_buffer(document: Document) -> None:
+    windows = document_windows(("s", 1), document, max_words=12, overlap=2)
+    windows += document_windows(("s", 2), Document.from_text("2", "Short text."), max_words=12, overlap=2)
+    batcher = BatchByLength(batch_size=3, buffer_size=6)
+    batcher.start_bundle()
+    batches = [batch for window in windows for batch in batcher.process(window)]
+    batches += [value.value for value in batcher.finish_bundle()]
+    assert sorted(w.text for b in batches for w in b) == sorted(w.text for w in windows)
+    assert all(len(b) <= 3 for b in batches)
+    for start in range(0, len(windows) - len(windows) % 6, 6):  # each full buffer is sorted by length
+        sizes = [word_count(w) for b in batches[start // 3 : start // 3 + 2] for w in b]
+        assert sizes == sorted(sizes)
