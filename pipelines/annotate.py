@@ -491,6 +491,14 @@ def run(argv: list[str] | None = None) -> list[dict[str, Any]]:
     shards = shard_io.find_shards(args.input, args.format)
     done = {shard.name: shard_io.read_manifest(settings.output_dir, shard.name) for shard in shards}
     pending = [shard for shard in shards if done[shard.name] is None]
+    for name, manifest in done.items():
+        if manifest and manifest["model_version"] != settings.model_version:
+            log.warning(
+                "shard %s is complete with model %s, kept as it is (new model: %s; use a new --output)",
+                name,
+                manifest["model_version"],
+                settings.model_version,
+            )
     log.info("%d shards, %d already complete, %d to annotate", len(shards), len(shards) - len(pending), len(pending))
     if pending:
         for shard in pending:
