@@ -133,8 +133,8 @@ def test_failing_shard_does_not_stop_the_others(workspace, tmp_path):
     (data / "in").mkdir(parents=True)
     for shard in heldout_shards[:2]:
         shutil.copy(shard, data / "in" / shard.name)
-    broken = data / "in" / "broken.jsonl.gz"
-    broken.write_bytes(b"\x1f\x8b\x08\x00 definitely not gzip")
+    broken = data / "in" / "broken.dat"  # a format the Beam job cannot read: the shard fails
+    broken.write_text("not a corpus\n")
     task = AnnotateCorpus(
         workspace=str(ws), profile=PROFILE, overrides={"annotate": {"inputs": ["in/*"]}}, data_dir=str(data)
     )
