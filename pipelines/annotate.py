@@ -177,7 +177,11 @@ class Predict(beam.PTransform):
             batch_size=s.batch_size,
             torch_threads=s.torch_threads,
         )
-        batches = split.windows | "BatchByLength" >> beam.ParDo(BatchByLength(s.batch_size))
+        batches = (
+            split.windows
+            | "SpreadWindows" >> beam.Reshuffle()  # all workers share a shard's windows
+            | "BatchByLength" >> beam.ParDo(BatchByLength(s.batch_size))
+        )
         predicted, errors = batches | "Inference" >> RunInference(handler.with_no_batching()).with_exception_handling()
         found = predicted | "KeyPredictions" >> beam.Map(_keyed_prediction)
         failed = errors.failed_inferences | "KeyFailures" >> beam.FlatMap(_keyed_failures)
