@@ -19,6 +19,7 @@ Measured, in order, each written to ``OUT/results.json`` as soon as it is known:
    largest worker process (multi_processing).
 3. the model's own ``predict`` over a sample of the windows, no Beam (where the time goes
    between the encoder ceiling and the pipeline).
+``OUT/throughput.png`` charts abstracts/s of the ceiling and the pipeline runs.
 """
 
 from __future__ import annotations
@@ -123,6 +124,25 @@ def pipeline_child(args: argparse.Namespace) -> None:
     )
 
 
+def plot(results: dict, path: Path) -> None:
+    """Bar chart of abstracts/s: the encoder ceiling and each pipeline run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = {"bare encoder\n(ceiling)": results["encoder_ceiling"]}
+    runs |= {f"pipeline\n{k.split('_')[1]} worker(s)": v for k, v in results.items() if k.startswith("pipeline_")}
+    figure, axes = plt.subplots(figsize=(6, 3.5))
+    bars = axes.bar(list(runs), [run["abstracts_per_s"] for run in runs.values()], color=["grey"] + ["tab:blue"] * 9)
+    axes.bar_label(bars, fmt="%.2f")
+    axes.set_ylabel("abstracts / s")
+    axes.set_title(f"KoGNER annotation, {results['input']['documents']} abstracts, {results['machine']}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="KoGNER model directory (default: fresh model on MiniLM)")
@@ -196,6 +216,7 @@ def main() -> None:
         "model_predict_sample",
         {"windows": len(sample), "seconds": predict_seconds, "encoder_seconds": sample_ceiling},
     )
+    plot(results, out / "throughput.png")
     shutil.rmtree(work, ignore_errors=True)
 
 
