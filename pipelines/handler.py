@@ -1,9 +1,9 @@
 """The KoGNER model inside Beam: a RunInference ModelHandler and the linking stage.
 
 The model is loaded once per worker process: RunInference keeps the handler's model per
-process itself; the linking stage shares its copy through ``apache_beam.utils.shared.Shared``. Model
-directories on ``gs://``/``s3://`` are copied to local disk first (the model loads from
-local files). The model runs on CUDA when present, under bf16/fp16 autocast (inside
+process itself; the linking stage shares its copy through ``apache_beam.utils.shared.Shared``.
+Model directories on ``gs://``/``s3://`` are copied to local disk first (the model loads
+from local files). The model runs on CUDA when present, under bf16/fp16 autocast (inside
 ``KoGNER``); on CPU it uses the threads it is given (``torch_threads``; 0 = PyTorch's
 default, all cores).
 """
@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.localfilesystem import LocalFileSystem
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
@@ -36,7 +37,8 @@ def local_dir(directory: str) -> str:
     for metadata in FileSystems.match([prefix + "**"])[0].metadata_list:
         local = os.path.join(target, metadata.path[len(prefix) :])
         os.makedirs(os.path.dirname(local), exist_ok=True)
-        with FileSystems.open(metadata.path) as source, open(local, "wb") as sink:
+        stored = FileSystems.open(metadata.path, compression_type=CompressionTypes.UNCOMPRESSED)
+        with stored as source, open(local, "wb") as sink:
             while chunk := source.read(1 << 20):
                 sink.write(chunk)
     log.info("copied %s to %s", directory, target)
