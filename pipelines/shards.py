@@ -99,15 +99,21 @@ def clear_incomplete(output_dir: str, name: str) -> None:
 
 def commit(staging: str, final: str, files: list[str]) -> None:
     """Move the staged shard outputs ``files`` (``MANIFEST`` among them) to ``final``."""
-    if isinstance(FileSystems.get_filesystem(final), LocalFileSystem):
+    if has_directories(final):
         FileSystems.rename([staging], [final])
         return
+    FileSystems.mkdirs(final)  # a no-op on object stores
     ordered = sorted(files, key=lambda name: name == MANIFEST)
     FileSystems.rename(
         [FileSystems.join(staging, name) for name in ordered],
         [FileSystems.join(final, name) for name in ordered],
     )
     _delete_tree(staging)
+
+
+def has_directories(path: str) -> bool:
+    """Whether ``path`` is on a filesystem with real directories (renamed in one step)."""
+    return isinstance(FileSystems.get_filesystem(path), LocalFileSystem)
 
 
 def _match_or_empty(pattern: str) -> list[str]:
@@ -117,7 +123,7 @@ def _match_or_empty(pattern: str) -> list[str]:
 
 def _delete_tree(path: str) -> None:
     """Delete ``path``: a local directory at once, an object-store prefix object by object."""
-    if isinstance(FileSystems.get_filesystem(path), LocalFileSystem):
+    if has_directories(path):
         FileSystems.delete([path])
         return
     objects = _match_or_empty(FileSystems.join(path, "*"))

@@ -8,11 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
+from apache_beam.io.filesystems import FileSystems
 
 from kogner.corpora import read_corpus
 from kogner.documents import Document
 from kogner.model import PredictedMention
 from kogner.text import word_spans
+from pipelines import shards
 from pipelines.annotate import BatchByLength
 from pipelines.io import DeadLetter, guess_format, iter_shard, shard_name
 from pipelines.shards import find_shards
@@ -103,3 +105,22 @@ def test_batches_hold_windows_of_similar_length_from_a_bounded_buffer(document: 
     for start in range(0, len(windows) - len(windows) % 6, 6):  # each full buffer is sorted by length
         sizes = [word_count(w) for b in batches[start // 3 : start // 3 + 2] for w in b]
         assert sizes == sorted(sizes)
+
+
+def test_object_store_commit_moves_files_with_the_manifest_last(tmp_path: Path, monkeypatch) -> None:
+    staging, final = tmp_path / ".s.tmp-run", tmp_path / "s"
+    staging.mkdir()
+    for name in ("manifest.json", "mentions.parquet", "dead_letter.parquet"):
+        (staging / name).write_text(name)
+    renamed: list[str] = []
+    real_rename = FileSystems.rename
+
+    def rename(sources: list[str], destinations: list[str]) -> None:
+        renamed.extend(Path(d).name for d in destinations)
+        real_rename(sources, destinations)
+
+    monkeypatch.setattr(shards, "has_directories", lambda path: False)
+    monkeypatch.setattr(FileSystems, "rename", rename)
+    shards.commit(str(staging), str(final), ["mentions.parquet", "manifest.json", "dead_letter.parquet"])
+    assert renamed[-1] == "manifest.json" and sorted(renamed) == sorted(p.name for p in final.iterdir())
+    assert not list(staging.iterdir())
