@@ -40,6 +40,7 @@ def free_port() -> int:
 def luigid(state_dir: Path):
     """A central scheduler on a free loopback port with its own state and log paths."""
     port = free_port()
+    (state_dir / "log").mkdir(parents=True)
     binary = Path(sys.executable).with_name("luigid")
     command = [str(binary), "--address", "127.0.0.1", "--port", str(port)]
     command += ["--state-path", str(state_dir / "state.pickle"), "--logdir", str(state_dir / "log")]
@@ -122,7 +123,7 @@ def test_changed_setting_reruns_only_what_depends_on_it(workspace):
     ws, _, _ = workspace
     changed = rebuild(ws, "--local-scheduler", "--set", "annotate.options.batch_size=8")
     assert changed.returncode == 0, changed.stderr[-3000:]
-    assert ran(changed) == {"AnnotateCorpus", "AnnotateShard"}
+    assert ran(changed) == {"AnnotateCorpus", "AnnotateShard", "FullRebuild"}
     assert len(list((ws / "annotate_corpus").iterdir())) == 2
 
 
@@ -164,11 +165,14 @@ def test_retrain_backfill_and_promotion(workspace):
     assert len(list((ws / "train_teacher").iterdir())) == 1
     state = json.loads((ws / "retrain" / "kg_sources.json").read_text())
     assert state["digest"] == "" and all(os.path.isfile(path) for path in state["files"])
-    # a strict tolerance: the decision follows the recorded dev F1 of the current version
-    strict = Retrain(date=date(2026, 11, 25), workspace=str(ws), profile=PROFILE, tolerance=0.0)
+    # Re-deciding the older version with no tolerance (its model and dev scores exist, so
+    # nothing is retrained): promoted exactly when its dev F1 is not below the current one's.
+    (ws / "retrain" / "2026-11-23.json").unlink()
+    strict = Retrain(date=date(2026, 11, 23), workspace=str(ws), profile=PROFILE, tolerance=0.0)
     assert luigi.build([strict], local_scheduler=True, log_level="WARNING")
     decision = json.loads(Path(strict.output().path).read_text())["decision"]
-    expected = "2026-11-25" if decision["candidate_f1"] >= decision["current_f1"] else "2026-11-24"
-    assert decision["promote"] == (expected == "2026-11-25")
-    assert current_version(ws / "models") == expected
+    assert decision["current_version"] == "2026-11-24"
+    assert decision["promote"] == (decision["candidate_f1"] >= decision["current_f1"])
+    assert current_version(ws / "models") == ("2026-11-23" if decision["promote"] else "2026-11-24")
+    assert len(list((ws / "train_ner").iterdir())) == 3, "the rebuild's model and two versions, none retrained"
     assert FullRebuild(workspace=str(ws), profile=PROFILE).complete()
