@@ -141,3 +141,15 @@ def test_kg_is_rebuilt_only_when_a_source_checksum_changes(tmp_path):
     assert new not in ("gen1", "")
     assert task.sources_digest() == new, "stable while the files stay the same"
     assert Retrain(date=date(2026, 11, 25), workspace=str(tmp_path / "fresh"), profile="tiny").sources_digest() == ""
+
+
+def test_inputs_that_would_share_a_shard_output_are_refused(tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "test.txt").write_text("1|t|Title\n\n")
+    overrides = {"annotate": {"inputs": ["a/*.txt", "b/*.txt"]}}
+    task = AnnotateCorpus(
+        workspace=str(tmp_path / "ws"), profile="benchmark", overrides=overrides, data_dir=str(tmp_path)
+    )
+    with pytest.raises(ValueError, match="would write the same shard 'test'"):
+        task.shards()

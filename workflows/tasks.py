@@ -261,6 +261,9 @@ class AnnotateCorpus(Stage):
         return luigi.LocalTarget(str(self.directory / REPORT))
 
     def shards(self) -> list[str]:
+        """The input files; two with the same shard name (file stem) would share one output."""
+        from pipelines.io import shard_name
+
         paths: list[str] = []
         for name in self.section("annotate").get("inputs", []):
             if name.startswith(NERO_PREFIX):
@@ -272,6 +275,13 @@ class AnnotateCorpus(Stage):
             if not found:
                 raise FileNotFoundError(f"AnnotateCorpus: no input matches {pattern}")
             paths += found
+        by_name: dict[str, str] = {}
+        for path in paths:
+            other = by_name.setdefault(shard_name(path), path)
+            if other != path:
+                raise ValueError(
+                    f"AnnotateCorpus: inputs {other} and {path} would write the same shard {shard_name(path)!r}"
+                )
         return paths
 
     def run(self):  # noqa: ANN201 (a generator: Luigi dynamic dependencies)
