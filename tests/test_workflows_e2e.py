@@ -18,9 +18,7 @@ import urllib.request
 from datetime import date
 from pathlib import Path
 
-import luigi
 import pytest
-from luigi.tools.range import RangeDaily
 
 from workflows.retrain import Retrain, current_version
 from workflows.tasks import AnnotateCorpus, FullRebuild
@@ -67,6 +65,13 @@ def scheduler_tasks(port: int, status: str) -> dict:
 
 def rebuild(workspace: Path, *args: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "workflows.rebuild", "--workspace", str(workspace), "--profile", PROFILE, *args]
+    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+
+
+def luigi_run(module: str, task: str, *args: str) -> subprocess.CompletedProcess:
+    """``python -m luigi`` in a fresh interpreter, as cron or a user would run it. (Luigi forks
+    its workers; a fork of this test process, which has already run torch and Beam, is not safe.)"""
+    command = [sys.executable, "-m", "luigi", "--module", module, task, "--local-scheduler", *args]
     return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
 
 
@@ -136,15 +141,19 @@ def test_failing_shard_does_not_stop_the_others(workspace, tmp_path):
         shutil.copy(shard, data / "in" / shard.name)
     broken = data / "in" / "broken.dat"  # a format the Beam job cannot read: the shard fails
     broken.write_text("not a corpus\n")
-    task = AnnotateCorpus(
-        workspace=str(ws), profile=PROFILE, overrides={"annotate": {"inputs": ["in/*"]}}, data_dir=str(data)
-    )
-    assert not luigi.build([task], local_scheduler=True, workers=2, log_level="WARNING")
+    overrides = {"annotate": {"inputs": ["in/*"]}}
+    task = AnnotateCorpus(workspace=str(ws), profile=PROFILE, overrides=overrides, data_dir=str(data))
+    args = ["--workspace", str(ws), "--profile", PROFILE, "--overrides", json.dumps(overrides)]
+    args += ["--data-dir", str(data), "--workers", "2"]
+    failed = luigi_run("workflows.tasks", "AnnotateCorpus", *args)
+    assert failed.returncode != 0 and "broken.dat" in failed.stderr
     done = sorted(p.parent.name for p in task.directory.glob("*/manifest.json"))
     assert done == sorted(s.stem for s in heldout_shards[:2]), "the good shards finished"
     broken.unlink()
     shutil.copy(heldout_shards[2], data / "in" / "broken.jsonl")
-    assert luigi.build([task], local_scheduler=True, workers=2, log_level="WARNING")
+    rerun = luigi_run("workflows.tasks", "AnnotateCorpus", *args)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert ran(rerun) == {"AnnotateShard", "AnnotateCorpus"}
     report = json.loads(Path(task.output().path).read_text())
     assert sorted(report["shards"]) == sorted([*done, "broken"])
 
@@ -152,8 +161,9 @@ def test_failing_shard_does_not_stop_the_others(workspace, tmp_path):
 def test_retrain_backfill_and_promotion(workspace):
     ws, _, _ = workspace
     params = {"workspace": str(ws), "profile": PROFILE, "tolerance": 1.0}
-    backfill = RangeDaily(of=Retrain, of_params=params, start=date(2026, 11, 23), stop=date(2026, 11, 25))
-    assert luigi.build([backfill], local_scheduler=True, log_level="WARNING")
+    args = ["--of", "Retrain", "--of-params", json.dumps(params), "--start", "2026-11-23", "--stop", "2026-11-25"]
+    backfill = luigi_run("workflows.retrain", "RangeDaily", *args)
+    assert backfill.returncode == 0, backfill.stderr[-3000:]
     versions = sorted(p.name for p in (ws / "models" / "versions").iterdir())
     assert versions == ["2026-11-23", "2026-11-24"]
     for version in versions:
@@ -169,7 +179,9 @@ def test_retrain_backfill_and_promotion(workspace):
     # nothing is retrained): promoted exactly when its dev F1 is not below the current one's.
     (ws / "retrain" / "2026-11-23.json").unlink()
     strict = Retrain(date=date(2026, 11, 23), workspace=str(ws), profile=PROFILE, tolerance=0.0)
-    assert luigi.build([strict], local_scheduler=True, log_level="WARNING")
+    args = ["--date", "2026-11-23", "--workspace", str(ws), "--profile", PROFILE, "--tolerance", "0.0"]
+    redecided = luigi_run("workflows.retrain", "Retrain", *args)
+    assert redecided.returncode == 0, redecided.stderr[-3000:]
     decision = json.loads(Path(strict.output().path).read_text())["decision"]
     assert decision["current_version"] == "2026-11-24"
     assert decision["promote"] == (decision["candidate_f1"] >= decision["current_f1"])
