@@ -171,6 +171,8 @@ def test_retrain_backfill_and_promotion(workspace):
         assert 0.0 <= metrics["dev_f1"] <= 1.0 and metrics["dev_scores"]["nero:dev"]["ner"]["f1"] == metrics["dev_f1"]
         assert (ws / "models" / "versions" / version / "model" / "config.json").is_file()
     assert current_version(ws / "models") == "2026-11-24", "within the tolerance, the newer version is promoted"
+    newer = json.loads((ws / "models" / "versions" / "2026-11-24" / "metrics.json").read_text())
+    assert newer["decision"]["current_version"] == "2026-11-23", "the backfill decides in date order"
     assert len(list((ws / "ingest_kg").iterdir())) == 1, "unchanged KG sources: the rebuild's KG is reused"
     assert len(list((ws / "train_teacher").iterdir())) == 1
     state = json.loads((ws / "retrain" / "kg_sources.json").read_text())

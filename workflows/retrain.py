@@ -97,6 +97,12 @@ class Retrain(luigi.Task):
         return self.date.isoformat()
 
     @property
+    def priority(self) -> int:
+        """Older dates first (Luigi runs higher priorities first and passes them on to
+        dependencies), so a backfill decides its promotions in date order."""
+        return -self.date.toordinal()
+
+    @property
     def models_dir(self) -> Path:
         return Path(self.workspace) / "models"
 
