@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 import torch
@@ -42,6 +43,21 @@ def test_greedy_and_nested_decoding() -> None:
     assert [(m.start, m.end, m.type) for m in nested] == [(0, 4, "Disease"), (0, 10, "Disease"), (20, 25, "Disease")]
 
 
+def test_greedy_decoding_matches_a_scan_of_every_taken_mention() -> None:
+    """The binary-search decoder against the plain definition, on random overlapping candidates."""
+    generator = random.Random(7)
+    for _ in range(200):
+        candidates = []
+        for _ in range(generator.randint(0, 30)):
+            start = generator.randint(0, 60)
+            candidates.append(_m(start, start + generator.randint(1, 12), generator.random()))
+        expected: list[PredictedMention] = []
+        for mention in sorted(candidates, key=lambda m: (-m.score, m.start, m.end)):
+            if all(mention.end <= t.start or t.end <= mention.start for t in expected):
+                expected.append(mention)
+        assert resolve_overlaps(candidates) == sorted(expected, key=lambda m: m.start)
+
+
 @pytest.fixture(scope="module")
 def model() -> KoGNER:
     torch.manual_seed(0)
@@ -71,3 +87,33 @@ def test_save_load_round_trip_gives_identical_predictions(model, tmp_path, data_
     assert loaded.predict(texts, threshold=0.3, link=False) == before
     with pytest.raises(FileNotFoundError):
         KoGNER.from_pretrained(tmp_path)
+
+
+def test_factorized_span_head_equals_the_mlp_on_concatenated_span_features(model, data_dir) -> None:
+    """span_hidden applies the MLP's first layer per subword; it must equal the MLP applied to
+    [first; last; mean; width] per span, and hidden_scores must equal scores(span_vectors)."""
+    from kogner.model.predictor import text_chunks
+    from kogner.model.spans import collate
+
+    doc = load_dataset("ncbi-disease", "test", data_dir)[1]
+    batch = collate(text_chunks(model, [doc.text]), model.config.max_span_width, model.tokenizer.pad_token_id)
+    model.eval()
+    with torch.inference_mode():
+        hidden = model.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+
+        def at(values: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+            return values.gather(1, positions.unsqueeze(-1).expand(-1, -1, values.size(-1)))
+
+        cumulative = torch.nn.functional.pad(hidden.cumsum(dim=1), (0, 0, 1, 0))
+        count = (batch.span_last - batch.span_first + 1).unsqueeze(-1)
+        mean = (at(cumulative, batch.span_last + 1) - at(cumulative, batch.span_first)) / count
+        width = model.width_embedding(batch.span_width)
+        features = torch.cat([at(hidden, batch.span_first), at(hidden, batch.span_last), mean, width], dim=-1)
+        expected = model.span_head(features)
+        vectors = model.span_vectors(batch)
+        types = model.type_vectors(model.types)
+        scores = model.hidden_scores(model.span_hidden(batch), types)
+    mask = batch.span_mask
+    assert mask.sum() > 100
+    assert torch.allclose(vectors[mask], expected[mask], atol=1e-5)
+    assert torch.allclose(scores[mask], model.scores(expected, types)[mask], atol=1e-5)

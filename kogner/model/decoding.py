@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -39,12 +40,22 @@ def _by_score(mentions: Iterable[PredictedMention]) -> list[PredictedMention]:
 
 def resolve_overlaps(mentions: Iterable[PredictedMention]) -> list[PredictedMention]:
     """Greedy flat decoding: take mentions by descending score, skipping any that overlaps
-    one already taken (the same span seen in two windows is kept once). Text order out."""
+    one already taken (the same span seen in two windows is kept once). Text order out.
+
+    Taken mentions never overlap, so their starts and ends sorted together stay in step:
+    a binary search finds the only two a candidate could overlap, instead of a scan of all."""
+    starts: list[int] = []
+    ends: list[int] = []
     taken: list[PredictedMention] = []
     for mention in _by_score(mentions):
-        if all(mention.end <= t.start or t.end <= mention.start for t in taken):
-            taken.append(mention)
-    return sorted(taken, key=lambda m: (m.start, m.end))
+        position = bisect.bisect_right(starts, mention.start)
+        overlaps_left = position > 0 and ends[position - 1] > mention.start
+        overlaps_right = position < len(starts) and starts[position] < mention.end
+        if not (overlaps_left or overlaps_right):
+            starts.insert(position, mention.start)
+            ends.insert(position, mention.end)
+            taken.insert(position, mention)
+    return taken
 
 
 def resolve_nested(mentions: Iterable[PredictedMention]) -> list[PredictedMention]:

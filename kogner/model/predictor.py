@@ -73,18 +73,21 @@ def predict(
     vectors: dict[int, torch.Tensor] = {}
     type_vectors = model.type_vectors(types)
     for positions, batch in batches(model, chunks, batch_size, progress=progress):
-        span_vectors = model.span_vectors(batch)
-        probabilities = torch.sigmoid(model.scores(span_vectors, type_vectors))
+        span_hidden = model.span_hidden(batch)
+        probabilities = torch.sigmoid(model.hidden_scores(span_hidden, type_vectors))
         best, best_type = probabilities.max(dim=-1)
-        for b, s in ((best >= threshold) & batch.span_mask).nonzero().tolist():
+        found = ((best >= threshold) & batch.span_mask).nonzero()
+        # Only candidates need a span vector (for linking): the output layer runs on them alone.
+        found_vectors = model.span_output(span_hidden[found[:, 0], found[:, 1]]) if link else None
+        for k, (b, s) in enumerate(found.tolist()):
             chunk = chunks[positions[b]]
             first, last = batch.spans[b][s]
             start, end = chunk.words[first][0], chunk.words[last][1]
             text = texts[chunk.source]
             mention = PredictedMention(start, end, text[start:end], types[best_type[b, s]], float(best[b, s]))
             candidates[chunk.source].append(mention)
-            if link:
-                vectors[id(mention)] = span_vectors[b, s]
+            if found_vectors is not None:
+                vectors[id(mention)] = found_vectors[k]
     results = [decode(found, decoding or model.config.decoding) for found in candidates]
     if link and model.index is not None:
         results = [link_with_vectors(model, found, [vectors[id(m)] for m in found]) for found in results]
