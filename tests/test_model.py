@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from kogner.datasets import load_dataset
+from kogner.device import autocast
 from kogner.model import KoGNER, PredictedMention, resolve_nested, resolve_overlaps
 from kogner.model.modeling import distillation_loss, span_type_loss
 
@@ -99,7 +100,9 @@ def test_factorized_span_head_equals_the_mlp_on_concatenated_span_features(model
     batch = collate(text_chunks(model, [doc.text]), model.config.max_span_width, model.tokenizer.pad_token_id)
     model.eval()
     with torch.inference_mode():
-        hidden = model.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+        with autocast(model.device):  # the model's own precision (bf16 on CPUs that have it)
+            encoded = model.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+        hidden = encoded.last_hidden_state.float()
 
         def at(values: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
             return values.gather(1, positions.unsqueeze(-1).expand(-1, -1, values.size(-1)))

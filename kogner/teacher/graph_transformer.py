@@ -85,7 +85,7 @@ class GraphTransformer(nn.Module):
                 lo, hi = int(graph.rowptr[a]), int(graph.rowptr[b])
                 src_rows, src_local = torch.unique(graph.src[lo:hi], return_inverse=True)
                 dst_local = graph.dst_of(torch.arange(lo, hi)) - a
-                with autocast(device):
+                with autocast(device, cpu=False):
                     out[a:b] = (
                         self.layer(
                             i,
@@ -137,7 +137,7 @@ def train_graph_transformer(
         fake_tails = torch.randint(num_entities, (batch_size * negatives,), generator=generator)
         seeds = torch.cat([head, tail, fake_tails])
         nodes, edge_index, edge_type, seed_local = graph.sample_subgraph(seeds, fanouts, generator, batch_ids)
-        with autocast(device):
+        with autocast(device, cpu=False):
             x = model(z[nodes].to(device), edge_index.to(device), edge_type.to(device))
         x = x.float()
         h_local, t_local, f_local = seed_local.to(device).split([batch_size, batch_size, batch_size * negatives])

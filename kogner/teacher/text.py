@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from kogner.device import autocast_dtype, pick_device
 from kogner.encoder import DEFAULT_ENCODER, TextEncoder
 from kogner.io import atomic_path
 from kogner.kg.schema import ALIAS_KINDS
@@ -70,7 +71,8 @@ def text_features(
 
     The encoder is loaded only when the cache misses."""
     encoder_name = encoder or DEFAULT_ENCODER
-    key_text = f"{encoder_name}|{max_length}|{manifest_sha256(kg_dir)}|{TEXT_RECIPE}|{max_synonyms}"
+    precision = autocast_dtype(pick_device(device))
+    key_text = f"{encoder_name}|{max_length}|{manifest_sha256(kg_dir)}|{TEXT_RECIPE}|{max_synonyms}|{precision}"
     key = hashlib.sha256(key_text.encode()).hexdigest()[:20]
     cache = Path(cache_dir) / f"text-features-{key}.parquet"
     if cache.is_file():
