@@ -7,8 +7,11 @@ An index directory holds ``entities.parquet`` (row -> entity_id, name, type),
 (any id -> entity row) and ``index.json`` (kinds, dims, encoder, provenance).
 
 ``search`` finds entities near teacher-space vectors; ``lookup`` links mention texts:
-exact normalized-alias matches first (score 1.0, preferred names before synonyms), then the
-nearest aliases of the encoded mention (cosine score).
+exact normalized-alias matches first (score 1.0), then the nearest aliases of the encoded
+mention (cosine score). Entities sharing an alias are ordered by id prefix as in
+``CANONICAL_PRIORITY`` (a Disease Ontology term not merged into its MeSH twin comes after
+it), then preferred names before synonyms. With the mention's document, a short form
+defined there (Schwartz & Hearst) is looked up by its long form.
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from kogner.abbreviations import expand_in_documents
 from kogner.encoder import TextEncoder
 from kogner.errors import InputFormatError
 from kogner.io import atomic_dir
+from kogner.kg.ids import priority
 from kogner.kg.normalize import normalize_alias
 from kogner.kg.schema import ALIAS_KINDS
 from kogner.teacher.graph import manifest_sha256, read_table
@@ -35,6 +40,9 @@ from kogner.teacher.text import arrow_to_vectors
 
 log = logging.getLogger(__name__)
 FLAT_MAX = 100_000  # "auto" uses exact IndexFlatIP up to this many vectors, IVF above
+# The alias index stays exact up to this many distinct aliases (1.5 GiB at 384 dims): nearest-alias
+# linking needs the true neighbours, and IVF at nprobe 32 of 442 lists lost them (acc@1 -1.4 points).
+ALIAS_FLAT_MAX = 1_000_000
 
 
 @dataclass
@@ -86,7 +94,10 @@ def build_index(
     kind: str = "auto",
     encoder: str | TextEncoder | None = None,
 ) -> Path:
-    """Build the entity index of a teacher over its KG (``kg_dir`` None = the one teacher.json names)."""
+    """Build the entity index of a teacher over its KG (``kg_dir`` None = the one teacher.json names).
+
+    ``kind`` is the teacher-vector index's kind; the alias index is exact ("flat") up to
+    ``ALIAS_FLAT_MAX`` distinct aliases and of ``kind`` above."""
     teacher_dir, out_dir = Path(teacher_dir), Path(out_dir)
     meta_path = teacher_dir / "teacher.json"
     if not meta_path.is_file():
@@ -129,11 +140,13 @@ def build_index(
         pq.write_table(entities, tmp / "entities.parquet")
         np.save(tmp / "vectors.npy", vectors)
         faiss.write_index(make_faiss_index(vectors, kind), str(tmp / "teacher.faiss"))
-        faiss.write_index(make_faiss_index(alias_vectors, kind), str(tmp / "alias_vectors.faiss"))
+        alias_kind = "flat" if len(distinct) <= ALIAS_FLAT_MAX else kind
+        faiss.write_index(make_faiss_index(alias_vectors, alias_kind), str(tmp / "alias_vectors.faiss"))
         pq.write_table(aliases, tmp / "aliases.parquet")
         pq.write_table(xrefs, tmp / "xrefs.parquet")
         meta = {
             "kind": kind,
+            "alias_kind": alias_kind,
             "dim": int(vectors.shape[1]),
             "num_entities": len(entity_ids),
             "num_aliases": len(distinct),
@@ -182,8 +195,12 @@ class EntityIndex:
         self.teacher_index = to_device(faiss.read_index(str(self.path / "teacher.faiss")), device)
         self.alias_index = to_device(faiss.read_index(str(self.path / "alias_vectors.faiss")), device)
         aliases = pq.read_table(self.path / "aliases.parquet")
-        self.alias_rows = self._group(aliases["normalized"].to_pylist(), aliases["row"].to_pylist())
-        by_vector = aliases.sort_by([("alias_row", "ascending"), ("rank", "ascending")])
+        prefix_rank = pa.array([priority(entity_id)[0] for entity_id in self.entity_ids])
+        aliases = aliases.append_column("prefix_rank", pc.take(prefix_rank, aliases["row"]))
+        order = [("prefix_rank", "ascending"), ("rank", "ascending"), ("row", "ascending")]
+        by_alias = aliases.sort_by([("normalized", "ascending"), *order])
+        self.alias_rows = self._group(by_alias["normalized"].to_pylist(), by_alias["row"].to_pylist())
+        by_vector = aliases.sort_by([("alias_row", "ascending"), *order])
         self.rows_of_alias_vector = self._group(by_vector["alias_row"].to_pylist(), by_vector["row"].to_pylist())
         self.row_of_id = {entity_id: row for row, entity_id in enumerate(self.entity_ids)}
         xrefs = pq.read_table(self.path / "xrefs.parquet")
@@ -231,11 +248,20 @@ class EntityIndex:
             for rs, ss in zip(rows, scores, strict=True)
         ]
 
-    def lookup(self, texts: Sequence[str], k: int = 5, types: Sequence[str] | None = None) -> list[list[Link]]:
+    def lookup(
+        self,
+        texts: Sequence[str],
+        k: int = 5,
+        types: Sequence[str] | None = None,
+        documents: Sequence[str | None] | None = None,
+    ) -> list[list[Link]]:
         """Top ``k`` entities per mention text: exact normalized aliases, then alias-embedding neighbours.
 
-        ``types`` keeps only entities of those types."""
+        ``types`` keeps only entities of those types. ``documents[i]`` is the text mention i
+        comes from (None: unknown); short forms defined there are looked up by their long form."""
         allowed = set(types) if types else None
+        if documents is not None:
+            texts = expand_in_documents(texts, documents)
         normalized = [normalize_alias(text) for text in texts]
         fetch = min(self.alias_index.ntotal, max(32, 8 * k) * (4 if allowed else 1))
         scores, alias_rows = self.alias_index.search(self.encoder.encode(normalized), fetch) if texts else ([], [])

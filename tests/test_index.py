@@ -1,4 +1,5 @@
-"""The entity index on a real MeSH slice: build, save/load, search, lookups, xrefs, CLI."""
+"""The entity index on a real MeSH slice (with the Disease Ontology terms named like its entry
+terms): build, save/load, search, lookups, ties, abbreviations, xrefs, CLI."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from teacher_kg_slice import write_mesh_slice
 
 from kogner.cli import main
+from kogner.datasets import load_dataset
 from kogner.index import EntityIndex, build_index, make_faiss_index
 from kogner.teacher import TeacherSettings, train_teacher
 from kogner.teacher.text import arrow_to_vectors
@@ -24,7 +26,7 @@ SETTINGS = TeacherSettings(
 @pytest.fixture(scope="module")
 def index_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("index")
-    kg = write_mesh_slice(data_dir, root / "kg", branches=("C14.280", "A07"))
+    kg = write_mesh_slice(data_dir, root / "kg", branches=("C14.280", "A07"), disease_ontology=True)
     teacher = train_teacher(kg, root / "teacher", SETTINGS)
     return build_index(teacher, None, root / "index")  # the KG comes from teacher.json
 
@@ -37,6 +39,7 @@ def index(index_dir: Path) -> EntityIndex:
 def test_search_round_trips_teacher_vectors(index_dir: Path, index: EntityIndex) -> None:
     meta = json.loads((index_dir / "index.json").read_text())
     assert index.dim == meta["dim"] == 384 + 32 + 16
+    assert meta["alias_kind"] == "flat"  # exact nearest aliases
     teacher = pq.read_table(Path(meta["teacher_dir"]) / "vectors.parquet")
     ids = teacher["entity_id"].to_pylist()[:20]
     vectors, found = index.teacher_vectors(ids)
@@ -59,6 +62,30 @@ def test_alias_exact_lookup_finds_descriptors_from_entry_terms(index: EntityInde
     assert [links[0].entity_id for links in results] == ["MESH:D009203", "MESH:D009203", "MESH:D001011", "MESH:D006323"]
     assert results[0][0].name == "Myocardial Infarction" and results[0][0].type == "Disease"
     assert all(links[0].score == 1.0 and len(links) == 3 for links in results)
+
+
+def test_exact_alias_ties_prefer_mesh_to_unmerged_disease_ontology_terms(index: EntityIndex) -> None:
+    # DOID:12930 and DOID:0060319 are named by entry terms of D002311 and D006323, and come first in
+    # the KG; their preferred names lose to MeSH because MESH leads CANONICAL_PRIORITY.
+    assert index.entity_ids[index.alias_rows["dilated cardiomyopathy"][0]] == "MESH:D002311"
+    results = index.lookup(["Dilated cardiomyopathy", "cardiac arrest"], k=2)
+    assert [[link.entity_id for link in links] for links in results] == [
+        ["MESH:D002311", "DOID:12930"],
+        ["MESH:D006323", "DOID:0060319"],
+    ]
+    assert all(link.score == 1.0 for links in results for link in links)
+
+
+def test_lookup_expands_short_forms_defined_in_the_document(data_dir: Path, index: EntityIndex) -> None:
+    # BC5CDR test PMID 12535818 defines "atrial fibrillation (AF)" and "myocardial infarction (MI)"
+    [document] = [d for d in load_dataset("bc5cdr", "test", data_dir) if d.id == "12535818"]
+    mentions = ["AF", "MI", "new-onset AF"]
+    in_context = index.lookup(mentions, k=1, types=["Disease"], documents=[document.text, document.text, None])
+    assert [links[0].entity_id for links in in_context[:2]] == ["MESH:D001281", "MESH:D009203"]
+    assert in_context[0][0].score == 1.0
+    alone = index.lookup(mentions, k=1, types=["Disease"])
+    assert [links[0].entity_id for links in alone[:2]] != ["MESH:D001281", "MESH:D009203"]
+    assert in_context[2] == alone[2]  # no document: the mention as it is
 
 
 def test_embedding_lookup_when_no_alias_matches(index: EntityIndex) -> None:
