@@ -1,24 +1,29 @@
 """Entity-index benchmark: linking accuracy with gold mentions, faiss build time and throughput.
 
-    nice -n 10 .venv/bin/python bench/index.py link TEACHER_DIR INDEX_DIR [--kg KG_DIR]
+    nice -n 10 .venv/bin/python bench/index.py link TEACHER_DIR INDEX_DIR [--kg KG_DIR] [--misses FILE]
     nice -n 10 .venv/bin/python bench/index.py faiss --n 1000000 --dim 576
 
-``link`` builds the index (unless INDEX_DIR exists) and scores ``lookup`` on the gold
-mentions of NCBI-disease test and BC5CDR test: a prediction is correct when a gold id is the
-predicted entity's id or one of its xrefs (``canonical_id``); acc@1 / acc@5, with the
-mention's dataset type mapped onto KG types, beside exact normalized-dictionary matching.
+``link`` builds the index (unless INDEX_DIR holds one already, which is then reused) and
+scores ``lookup`` on the gold mentions of NCBI-disease test and BC5CDR test: a prediction is
+correct when a gold id is the predicted entity's id or one of its xrefs (``canonical_id``);
+acc@1 / acc@5 with the mention's document passed (abbreviations defined there expanded) and
+without it, the mention's dataset type mapped onto KG types, beside exact
+normalized-dictionary matching. ``--misses`` writes the acc@1 misses (with document) as JSON lines.
 ``faiss`` times building flat and IVF indexes over N random unit vectors and k=10 queries/s.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import resource
 import sys
 import time
+from collections import Counter
 from pathlib import Path
+from typing import NamedTuple, TextIO
 
 import faiss
 import numpy as np
@@ -34,49 +39,65 @@ KG_TYPES = {"Chemical": ["Chemical"]}  # every other dataset type here is a dise
 DISEASE_TYPES = ["Disease", "Phenotype"]
 
 
-def gold_mentions(dataset: str) -> list[tuple[str, str, list[str]]]:
-    """(text, dataset type, gold CURIEs) of every test mention that has ids."""
+class GoldMention(NamedTuple):
+    text: str
+    type: str
+    ids: list[str]
+    document: str
+
+
+def gold_mentions(dataset: str) -> list[GoldMention]:
+    """Every test mention that has ids, with its gold CURIEs and its document's text."""
     prefixes = DATASETS[dataset].id_prefixes
     mentions = []
     for document in load_dataset(dataset, "test"):
+        text = document.text
         for mention in document.mentions:
             ids = [to_curie(i, prefixes.get(mention.type)) for i in mention.ids if i and i != "-1"]
             if ids:
-                mentions.append((mention.text, mention.type, ids))
+                mentions.append(GoldMention(mention.text, mention.type, ids, text))
     return mentions
 
 
-def linking_accuracy(index: EntityIndex, dataset: str) -> dict:
+def linking_accuracy(index: EntityIndex, dataset: str, misses: TextIO | None = None) -> dict:
+    """acc@1/@5 of ``lookup`` with and without the documents, exact-dictionary acc@1, per type too."""
     mentions = gold_mentions(dataset)
-    resolvable = sum(any(index.canonical_id(g) for g in ids) for _, _, ids in mentions)
-    hits1 = hits5 = exact1 = 0
+    resolvable = sum(any(index.canonical_id(g) for g in m.ids) for m in mentions)
+    counts: Counter[str] = Counter()  # hits per measure
+    typed: Counter[str] = Counter()  # acc@1 hits (with documents) per dataset type
     started = time.monotonic()
     by_type: dict[str, list[int]] = {}
-    for i, (_, mention_type, _) in enumerate(mentions):
-        by_type.setdefault(mention_type, []).append(i)
+    for i, mention in enumerate(mentions):
+        by_type.setdefault(mention.type, []).append(i)
     for mention_type, rows in by_type.items():
         types = KG_TYPES.get(mention_type, DISEASE_TYPES)
-        results = index.lookup([mentions[i][0] for i in rows], k=5, types=types)
-        for i, links in zip(rows, results, strict=True):
-            text, _, ids = mentions[i]
-            gold = {index.canonical_id(g) or g for g in ids}
-            predicted = [link.entity_id for link in links]
-            hits1 += bool(predicted[:1]) and predicted[0] in gold
-            hits5 += any(p in gold for p in predicted)
-            exact = [r for r in index.alias_rows.get(normalize_alias(text), []) if index.types[r] in types]
-            exact1 += bool(exact) and index.entity_ids[exact[0]] in gold
-    n = len(mentions)
-    return {
-        "mentions": n,
-        "gold_id_in_kg": resolvable / n,
-        "acc@1": hits1 / n,
-        "acc@5": hits5 / n,
-        "exact_dictionary_acc@1": exact1 / n,
-        "lookup_s": time.monotonic() - started,
-    }
+        texts = [mentions[i].text for i in rows]
+        alone = index.lookup(texts, k=5, types=types)
+        in_context = index.lookup(texts, k=5, types=types, documents=[mentions[i].document for i in rows])
+        for i, links, context_links in zip(rows, alone, in_context, strict=True):
+            mention = mentions[i]
+            gold = {index.canonical_id(g) or g for g in mention.ids}
+            exact = [r for r in index.alias_rows.get(normalize_alias(mention.text), []) if index.types[r] in types]
+            counts["exact_dictionary_acc@1"] += bool(exact) and index.entity_ids[exact[0]] in gold
+            for key, found in (("", context_links), ("mention_only_", links)):
+                predicted = [link.entity_id for link in found]
+                counts[f"{key}acc@1"] += bool(predicted) and predicted[0] in gold
+                counts[f"{key}acc@5"] += any(p in gold for p in predicted)
+            hit = bool(context_links) and context_links[0].entity_id in gold
+            typed[mention_type] += hit
+            if misses is not None and not hit:
+                row = {"dataset": dataset, "text": mention.text, "type": mention_type, "gold": sorted(gold)}
+                row["gold_names"] = [index.names[index.row_of_id[g]] for g in gold if g in index.row_of_id]
+                row["predicted"] = [(link.entity_id, link.name, round(link.score, 3)) for link in context_links]
+                misses.write(json.dumps(row) + "\n")
+    result: dict = {"mentions": len(mentions), "gold_id_in_kg": resolvable / len(mentions)}
+    result |= {key: hits / len(mentions) for key, hits in sorted(counts.items())}
+    result["acc@1_by_type"] = {t: typed[t] / len(rows) for t, rows in by_type.items()}
+    result["lookup_s"] = time.monotonic() - started  # both lookups
+    return result
 
 
-def bench_link(teacher_dir: Path, index_dir: Path, kg_dir: Path | None) -> dict:
+def bench_link(teacher_dir: Path, index_dir: Path, kg_dir: Path | None, misses: Path | None = None) -> dict:
     result: dict = {}
     if not (index_dir / "index.json").is_file():
         started = time.monotonic()
@@ -85,9 +106,10 @@ def bench_link(teacher_dir: Path, index_dir: Path, kg_dir: Path | None) -> dict:
         result["build_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     index = EntityIndex.load(index_dir, device="cpu")
     result["index"] = index.meta
-    for dataset in ("ncbi-disease", "bc5cdr"):
-        result[dataset] = linking_accuracy(index, dataset)
-        log.info("%s: %s", dataset, result[dataset])
+    with misses.open("w") if misses else contextlib.nullcontext() as out:
+        for dataset in ("ncbi-disease", "bc5cdr"):
+            result[dataset] = linking_accuracy(index, dataset, out)
+            log.info("%s: %s", dataset, result[dataset])
     return result
 
 
@@ -128,13 +150,14 @@ def main() -> None:
     link.add_argument("teacher_dir", type=Path)
     link.add_argument("index_dir", type=Path)
     link.add_argument("--kg", type=Path)
+    link.add_argument("--misses", type=Path, help="write the acc@1 misses here (JSON lines)")
     speed = commands.add_parser("faiss")
     speed.add_argument("--n", type=int, default=1_000_000)
     speed.add_argument("--dim", type=int, default=576)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.command == "link":
-        result = bench_link(args.teacher_dir, args.index_dir, args.kg)
+        result = bench_link(args.teacher_dir, args.index_dir, args.kg, args.misses)
     else:
         result = bench_faiss(args.n, args.dim)
     print(json.dumps(result, indent=2))
