@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import faiss
 import numpy as np
@@ -15,6 +16,8 @@ from teacher_kg_slice import write_mesh_slice
 from kogner.cli import main
 from kogner.datasets import load_dataset
 from kogner.index import EntityIndex, build_index, make_faiss_index
+from kogner.model import PredictedMention
+from kogner.model.linking import link_with_vectors
 from kogner.teacher import TeacherSettings, train_teacher
 from kogner.teacher.text import arrow_to_vectors
 
@@ -86,6 +89,18 @@ def test_lookup_expands_short_forms_defined_in_the_document(data_dir: Path, inde
     alone = index.lookup(mentions, k=1, types=["Disease"])
     assert [links[0].entity_id for links in alone[:2]] != ["MESH:D001281", "MESH:D009203"]
     assert in_context[2] == alone[2]  # no document: the mention as it is
+
+
+def test_model_linking_reads_short_forms_through_the_text(data_dir: Path, index: EntityIndex) -> None:
+    [document] = [d for d in load_dataset("bc5cdr", "test", data_dir) if d.id == "12535818"]
+    text = document.text
+    start = text.index(" AF", text.index("(AF)") + 4) + 1  # a use of AF after its definition
+    mentions = [PredictedMention(start, start + 2, "AF", "Disease", 0.9)]
+    # link_with_vectors needs only these of a KoGNER in the alias strategy
+    model = SimpleNamespace(index=index, config=SimpleNamespace(link_strategy="alias"), student_projection=None)
+    [linked] = link_with_vectors(model, mentions, [None], text)
+    assert (linked.entity_id, linked.entity_name, linked.link_score) == ("MESH:D001281", "Atrial Fibrillation", 1.0)
+    assert link_with_vectors(model, mentions, [None])[0].entity_id != "MESH:D001281"
 
 
 def test_embedding_lookup_when_no_alias_matches(index: EntityIndex) -> None:

@@ -3,7 +3,8 @@
 With a distilled projection ("vector" strategy) a mention links to the entity whose
 teacher vector is nearest to P_s(span vector); the alias lookup of the mention text is
 the fallback (no hit, or a similarity below ``link_min_score``). Without one ("alias"
-strategy) the alias lookup alone is used.
+strategy) the alias lookup alone is used. Given the mentions' text, the alias lookup reads
+an abbreviation defined there (Schwartz & Hearst) as its long form.
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ if TYPE_CHECKING:
 
 
 def link_with_vectors(
-    model: KoGNER, mentions: Sequence[PredictedMention], vectors: Sequence[torch.Tensor | None]
+    model: KoGNER,
+    mentions: Sequence[PredictedMention],
+    vectors: Sequence[torch.Tensor | None],
+    text: str | None = None,
 ) -> list[PredictedMention]:
     """Copies of ``mentions`` with entity fields set; ``vectors[i]`` is mention i's span vector
-    (None when unknown: alias lookup only)."""
+    (None when unknown: alias lookup only); ``text`` is the text the mentions come from."""
     index = model.index
     linked = [replace(m) for m in mentions]
     if index is None or not linked:
@@ -44,7 +48,10 @@ def link_with_vectors(
                 links[i] = hits
     fallback = [i for i, hits in enumerate(links) if not hits]
     if fallback:
-        for i, hits in zip(fallback, index.lookup([linked[i].text for i in fallback], 1), strict=True):
+        documents = None if text is None else [text] * len(fallback)
+        for i, hits in zip(
+            fallback, index.lookup([linked[i].text for i in fallback], 1, documents=documents), strict=True
+        ):
             links[i] = hits
     for mention, hits in zip(linked, links, strict=True):
         if hits:
@@ -93,7 +100,10 @@ def link_mentions(
         model.train(was_training)
     return [
         link_with_vectors(
-            model, found, [vectors.get(where[(t, k)]) if (t, k) in where else None for k in range(len(found))]
+            model,
+            found,
+            [vectors.get(where[(t, k)]) if (t, k) in where else None for k in range(len(found))],
+            texts[t],
         )
         for t, found in enumerate(mentions)
     ]
