@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -280,6 +281,21 @@ class EntityIndex:
                     break
             results.append(links)
         return results
+
+    def add_aliases(self, aliases: Iterable[tuple[str, str]]) -> int:
+        """Put (text, entity id or xref) pairs into the exact-alias dictionary, ahead of the KG's own
+        entries for the same alias, the most frequent entity of a text first (e.g. a corpus's
+        training annotations, as DNorm and BioSyn use them); unknown ids are skipped and the alias
+        embeddings are unchanged. Returns the number of (alias, entity) entries added."""
+        counts: dict[str, Counter[int]] = {}
+        for text, any_id in aliases:
+            row, key = self.row_of_id.get(any_id), normalize_alias(text)
+            if row is not None and key:
+                counts.setdefault(key, Counter())[row] += 1
+        for key, rows in counts.items():
+            first = [row for row, _ in rows.most_common()]
+            self.alias_rows[key] = first + [row for row in self.alias_rows.get(key, []) if row not in rows]
+        return sum(len(rows) for rows in counts.values())
 
     def canonical_id(self, any_id: str) -> str | None:
         """The KG entity id of ``any_id`` (an entity id or one of its xrefs), None when unknown."""

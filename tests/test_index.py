@@ -79,6 +79,23 @@ def test_exact_alias_ties_prefer_mesh_to_unmerged_disease_ontology_terms(index: 
     assert all(link.score == 1.0 for links in results for link in links)
 
 
+def test_added_aliases_come_first_most_frequent_entity_first(index_dir: Path) -> None:
+    index = EntityIndex.load(index_dir)  # its own copy: add_aliases changes the dictionary
+    xrefs = pq.read_table(index.path / "xrefs.parquet")
+    xref_id, xref_entity = xrefs["id"][0].as_py(), index.entity_ids[xrefs["row"][0].as_py()]
+    training = [
+        ("cardiac arrest", "DOID:0060319"),  # as a corpus could annotate it: twice DO, once MeSH
+        ("Cardiac-Arrest", "MESH:D006323"),
+        ("cardiac arrest", "DOID:0060319"),
+        ("sudden cardiac death", "MESH:D999999"),  # not in the index: skipped
+        ("a name only the corpus uses", xref_id),  # an xref resolves to its entity
+    ]
+    assert index.add_aliases(training) == 3
+    results = index.lookup(["cardiac arrest", "A name only the corpus uses"], k=2)
+    assert [link.entity_id for link in results[0]] == ["DOID:0060319", "MESH:D006323"]
+    assert results[1][0].entity_id == xref_entity and results[1][0].score == 1.0
+
+
 def test_lookup_expands_short_forms_defined_in_the_document(data_dir: Path, index: EntityIndex) -> None:
     # BC5CDR test PMID 12535818 defines "atrial fibrillation (AF)" and "myocardial infarction (MI)"
     [document] = [d for d in load_dataset("bc5cdr", "test", data_dir) if d.id == "12535818"]
