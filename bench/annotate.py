@@ -40,6 +40,7 @@ import torch
 
 from kogner.corpora import read_corpus
 from kogner.datadir import data_dir
+from kogner.device import autocast
 from kogner.model import KoGNER
 from pipelines.annotate import run
 from pipelines.windows import document_windows
@@ -93,7 +94,8 @@ def encoder_ceiling(model: KoGNER, texts: list[str], batch_size: int) -> dict[st
                 return_tensors="pt",
             )
             tokens += int(batch["attention_mask"].sum())
-            model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+            with autocast(model.device):  # the model's own precision (bf16 on CPUs with native bf16)
+                model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
     return {"seconds": time.perf_counter() - started, "tokens": tokens}
 
 
