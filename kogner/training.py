@@ -181,17 +181,18 @@ def build_chunks(
     model: KoGNER, corpus: Corpus, index: Any | None = None, teacher_rows: list[np.ndarray] | None = None
 ) -> list[Chunk]:
     """Training chunks of ``corpus`` with gold spans (type positions in ``model.types``) and,
-    when ``index`` is given, the rows of their teacher vectors (appended to ``teacher_rows``)."""
+    when ``index`` is given, the rows of their teacher vectors (appended to ``teacher_rows``).
+    Teacher targets are found for the whole corpus at once (one batched alias lookup)."""
     config = model.config
     chunks: list[Chunk] = []
     lost = {"unaligned": 0, "too_wide": 0, "crossing": 0}
+    placed: list[tuple[Chunk, tuple[int, int], Mention]] = []
     for doc in tqdm(corpus.train, desc=f"chunking {corpus.name}", unit="doc", leave=False):
         text = doc.text
         spans = [(m.start, m.end) for m in doc.mentions]
         ranges = training_ranges(text, spans, config.window_words)
         doc_chunks = make_chunks(model.tokenizer, text, ranges, config.max_subwords)
-        targets = teacher_targets(index, doc.mentions, corpus.id_prefixes) if index is not None else []
-        for k, mention in enumerate(doc.mentions):
+        for mention in doc.mentions:
             chunk = next((c for c in doc_chunks if c.start <= mention.start and mention.end <= c.end), None)
             if chunk is None:
                 lost["crossing"] += 1
@@ -204,14 +205,18 @@ def build_chunks(
                 lost["too_wide"] += 1
             elif mention.type in model.types:
                 chunk.gold.setdefault((first, last), []).append(model.types.index(mention.type))
-                if targets and targets[k] is not None and teacher_rows is not None:
-                    chunk.targets[(first, last)] = len(teacher_rows)
-                    teacher_rows.append(targets[k])
+                placed.append((chunk, (first, last), mention))
         for chunk in doc_chunks:
             chunk.group = corpus.name
         chunks.extend(doc_chunks)
     if any(lost.values()):
         log.warning("%s: gold mentions not trainable: %s", corpus.name, lost)
+    if index is not None and teacher_rows is not None and placed:
+        targets = teacher_targets(index, [mention for _, _, mention in placed], corpus.id_prefixes)
+        for (chunk, span, _), target in zip(placed, targets, strict=True):
+            if target is not None:
+                chunk.targets[span] = len(teacher_rows)
+                teacher_rows.append(target)
     return chunks
 
 
