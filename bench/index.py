@@ -1,7 +1,7 @@
 """Entity-index benchmark: linking accuracy with gold mentions, faiss build time and throughput.
 
-    nice -n 10 .venv/bin/python bench/index.py link TEACHER_DIR INDEX_DIR [--kg KG_DIR] [--misses FILE]
-        [--train-dictionary]
+    nice -n 10 .venv/bin/python bench/index.py link TEACHER_DIR INDEX_DIR [--kg KG_DIR] [--split dev]
+        [--misses FILE] [--train-dictionary]
     nice -n 10 .venv/bin/python bench/index.py faiss --n 1000000 --dim 576
 
 ``link`` builds the index (unless INDEX_DIR holds one already, which is then reused) and
@@ -11,7 +11,8 @@ acc@1 / acc@5 with the mention's document passed (abbreviations defined there ex
 without it, the mention's dataset type mapped onto KG types, beside exact
 normalized-dictionary matching. ``--misses`` writes the acc@1 misses (with document) as JSON lines.
 ``--train-dictionary`` scores each corpus a second time (reported apart, "DATASET+train-dictionary")
-with the single-id gold mentions of its own train and dev splits added to the exact dictionary.
+with the single-id gold mentions of its own train and dev splits (train alone with ``--split
+dev``, which scores the dev mentions instead of the test ones) added to the exact dictionary.
 ``faiss`` times building flat and IVF indexes over N random unit vectors and k=10 queries/s.
 """
 
@@ -49,11 +50,11 @@ class GoldMention(NamedTuple):
     document: str
 
 
-def gold_mentions(dataset: str) -> list[GoldMention]:
-    """Every test mention that has ids, with its gold CURIEs and its document's text."""
+def gold_mentions(dataset: str, split: str = "test") -> list[GoldMention]:
+    """Every mention of ``split`` that has ids, with its gold CURIEs and its document's text."""
     prefixes = DATASETS[dataset].id_prefixes
     mentions = []
-    for document in load_dataset(dataset, "test"):
+    for document in load_dataset(dataset, split):
         text = document.text
         for mention in document.mentions:
             ids = [to_curie(i, prefixes.get(mention.type)) for i in mention.ids if i and i != "-1"]
@@ -62,11 +63,11 @@ def gold_mentions(dataset: str) -> list[GoldMention]:
     return mentions
 
 
-def training_aliases(dataset: str) -> list[tuple[str, str]]:
-    """(text, gold CURIE) of the train and dev mentions of ``dataset`` that name one entity."""
+def training_aliases(dataset: str, splits: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(text, gold CURIE) of the mentions of ``dataset``'s ``splits`` that name one entity."""
     prefixes = DATASETS[dataset].id_prefixes
     aliases = []
-    for split in ("train", "dev"):
+    for split in splits:
         for document in load_dataset(dataset, split):
             for mention in document.mentions:
                 ids = [i for i in mention.ids if i and i != "-1"]
@@ -75,9 +76,9 @@ def training_aliases(dataset: str) -> list[tuple[str, str]]:
     return aliases
 
 
-def linking_accuracy(index: EntityIndex, dataset: str, misses: TextIO | None = None) -> dict:
+def linking_accuracy(index: EntityIndex, dataset: str, split: str = "test", misses: TextIO | None = None) -> dict:
     """acc@1/@5 of ``lookup`` with and without the documents, exact-dictionary acc@1, per type too."""
-    mentions = gold_mentions(dataset)
+    mentions = gold_mentions(dataset, split)
     resolvable = sum(any(index.canonical_id(g) for g in m.ids) for m in mentions)
     counts: Counter[str] = Counter()  # hits per measure
     typed: Counter[str] = Counter()  # acc@1 hits (with documents) per dataset type
@@ -114,7 +115,12 @@ def linking_accuracy(index: EntityIndex, dataset: str, misses: TextIO | None = N
 
 
 def bench_link(
-    teacher_dir: Path, index_dir: Path, kg_dir: Path | None, misses: Path | None = None, train_dictionary: bool = False
+    teacher_dir: Path,
+    index_dir: Path,
+    kg_dir: Path | None,
+    split: str = "test",
+    misses: Path | None = None,
+    train_dictionary: bool = False,
 ) -> dict:
     result: dict = {}
     if not (index_dir / "index.json").is_file():
@@ -126,13 +132,13 @@ def bench_link(
     result["index"] = index.meta
     with misses.open("w") if misses else contextlib.nullcontext() as out:
         for dataset in ("ncbi-disease", "bc5cdr"):
-            result[dataset] = linking_accuracy(index, dataset, out)
+            result[dataset] = linking_accuracy(index, dataset, split, out)
             log.info("%s: %s", dataset, result[dataset])
             if train_dictionary:
                 kg_only = dict(index.alias_rows)  # add_aliases replaces entries: restored for the next corpus
-                added = index.add_aliases(training_aliases(dataset))
+                added = index.add_aliases(training_aliases(dataset, ("train",) if split == "dev" else ("train", "dev")))
                 key = f"{dataset}+train-dictionary"
-                result[key] = {"dictionary_entries_added": added} | linking_accuracy(index, dataset)
+                result[key] = {"dictionary_entries_added": added} | linking_accuracy(index, dataset, split)
                 log.info("%s: %s", key, result[key])
                 index.alias_rows = kg_only
     return result
@@ -175,6 +181,7 @@ def main() -> None:
     link.add_argument("teacher_dir", type=Path)
     link.add_argument("index_dir", type=Path)
     link.add_argument("--kg", type=Path)
+    link.add_argument("--split", default="test", choices=["test", "dev"], help="dev: for choosing settings")
     link.add_argument("--misses", type=Path, help="write the acc@1 misses here (JSON lines)")
     link.add_argument("--train-dictionary", action="store_true", help="also score with train+dev aliases added")
     speed = commands.add_parser("faiss")
@@ -183,7 +190,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.command == "link":
-        result = bench_link(args.teacher_dir, args.index_dir, args.kg, args.misses, args.train_dictionary)
+        result = bench_link(args.teacher_dir, args.index_dir, args.kg, args.split, args.misses, args.train_dictionary)
     else:
         result = bench_faiss(args.n, args.dim)
     print(json.dumps(result, indent=2))

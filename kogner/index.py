@@ -10,8 +10,9 @@ An index directory holds ``entities.parquet`` (row -> entity_id, name, type),
 exact normalized-alias matches first (score 1.0), then the nearest aliases of the encoded
 mention (cosine score). Entities sharing an alias are ordered by id prefix as in
 ``CANONICAL_PRIORITY`` (a Disease Ontology term not merged into its MeSH twin comes after
-it), then preferred names before synonyms. With the mention's document, a short form
-defined there (Schwartz & Hearst) is looked up by its long form.
+it), then preferred names before synonyms, then the entity with more aliases (the better
+described concept: for "tuberculosis", Tuberculosis before Tuberculoma). With the mention's
+document, a short form defined there (Schwartz & Hearst) is looked up by its long form.
 """
 
 from __future__ import annotations
@@ -197,8 +198,15 @@ class EntityIndex:
         self.alias_index = to_device(faiss.read_index(str(self.path / "alias_vectors.faiss")), device)
         aliases = pq.read_table(self.path / "aliases.parquet")
         prefix_rank = pa.array([priority(entity_id)[0] for entity_id in self.entity_ids])
+        alias_count = np.bincount(aliases["row"].to_numpy(), minlength=len(self.entity_ids))
         aliases = aliases.append_column("prefix_rank", pc.take(prefix_rank, aliases["row"]))
-        order = [("prefix_rank", "ascending"), ("rank", "ascending"), ("row", "ascending")]
+        aliases = aliases.append_column("alias_count", pc.take(pa.array(alias_count), aliases["row"]))
+        order = [
+            ("prefix_rank", "ascending"),
+            ("rank", "ascending"),
+            ("alias_count", "descending"),
+            ("row", "ascending"),
+        ]
         by_alias = aliases.sort_by([("normalized", "ascending"), *order])
         self.alias_rows = self._group(by_alias["normalized"].to_pylist(), by_alias["row"].to_pylist())
         by_vector = aliases.sort_by([("alias_row", "ascending"), *order])

@@ -4,6 +4,7 @@ terms): build, save/load, search, lookups, ties, abbreviations, xrefs, CLI."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,6 +17,7 @@ from teacher_kg_slice import write_mesh_slice
 from kogner.cli import main
 from kogner.datasets import load_dataset
 from kogner.index import EntityIndex, build_index, make_faiss_index
+from kogner.kg.ids import priority
 from kogner.model import PredictedMention
 from kogner.model.linking import link_with_vectors
 from kogner.teacher import TeacherSettings, train_teacher
@@ -77,6 +79,17 @@ def test_exact_alias_ties_prefer_mesh_to_unmerged_disease_ontology_terms(index: 
         ["MESH:D006323", "DOID:0060319"],
     ]
     assert all(link.score == 1.0 for links in results for link in links)
+
+
+def test_entities_sharing_an_alias_order_by_prefix_then_rank_then_alias_count(index: EntityIndex) -> None:
+    aliases = pq.read_table(index.path / "aliases.parquet").to_pydict()
+    rank = {(n, r): k for n, r, k in zip(aliases["normalized"], aliases["row"], aliases["rank"], strict=True)}
+    count = Counter(aliases["row"])
+    shared = {alias: rows for alias, rows in index.alias_rows.items() if len(rows) > 1}
+    assert len(shared) >= 20  # the DO twins at least
+    for alias, rows in shared.items():
+        keys = [(priority(index.entity_ids[r])[0], rank[(alias, r)], -count[r], r) for r in rows]
+        assert keys == sorted(keys), alias
 
 
 def test_added_aliases_come_first_most_frequent_entity_first(index_dir: Path) -> None:
