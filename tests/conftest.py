@@ -30,3 +30,21 @@ def data_dir() -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     return path
+
+
+@pytest.fixture(scope="session")
+def mesh_index_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An entity index over a real MeSH slice (heart diseases C14.280 and blood vessels A07, with
+    the Disease Ontology terms named like their entry terms), from a small, fast teacher."""
+    from teacher_kg_slice import write_mesh_slice
+
+    from kogner.index import build_index
+    from kogner.teacher import TeacherSettings, train_teacher
+
+    settings = TeacherSettings(
+        gt_steps=10, gt_batch_size=32, gt_hidden_dim=32, transr_dim=16, transr_epochs=1, text_max_length=32
+    )
+    root = tmp_path_factory.mktemp("mesh-index")
+    kg = write_mesh_slice(data_dir, root / "kg", branches=("C14.280", "A07"), disease_ontology=True)
+    teacher = train_teacher(kg, root / "teacher", settings)
+    return build_index(teacher, None, root / "index")  # the KG comes from teacher.json
