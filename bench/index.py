@@ -40,6 +40,8 @@ from kogner.kg.normalize import normalize_alias  # noqa: E402
 
 log = logging.getLogger("bench.index")
 KG_TYPES = {"Chemical": ["Chemical"]}  # every other dataset type here is a disease
+# The vocabularies each corpus is annotated with (NCBI-disease: MEDIC, i.e. MeSH + OMIM; BC5CDR: MeSH)
+NAMESPACES = {"ncbi-disease": ["MESH", "OMIM"], "bc5cdr": ["MESH"]}
 DISEASE_TYPES = ["Disease", "Phenotype"]
 
 
@@ -89,8 +91,10 @@ def linking_accuracy(index: EntityIndex, dataset: str, split: str = "test", miss
     for mention_type, rows in by_type.items():
         types = KG_TYPES.get(mention_type, DISEASE_TYPES)
         texts = [mentions[i].text for i in rows]
-        alone = index.lookup(texts, k=5, types=types)
-        in_context = index.lookup(texts, k=5, types=types, documents=[mentions[i].document for i in rows])
+        namespaces = NAMESPACES[dataset]
+        alone = index.lookup(texts, k=5, types=types, namespaces=namespaces)
+        documents = [mentions[i].document for i in rows]
+        in_context = index.lookup(texts, k=5, types=types, documents=documents, namespaces=namespaces)
         for i, links, context_links in zip(rows, alone, in_context, strict=True):
             mention = mentions[i]
             gold = {index.canonical_id(g) or g for g in mention.ids}

@@ -34,7 +34,7 @@ from kogner.abbreviations import expand_in_documents
 from kogner.encoder import TextEncoder
 from kogner.errors import InputFormatError
 from kogner.io import atomic_dir
-from kogner.kg.ids import priority
+from kogner.kg.ids import prefix_of, priority
 from kogner.kg.normalize import normalize_alias
 from kogner.kg.schema import ALIAS_KINDS
 from kogner.teacher.graph import manifest_sha256, read_table
@@ -218,6 +218,7 @@ class EntityIndex:
         self.device = device
         self._encoder = encoder
         self._ids_of_row: dict[int, list[str]] | None = None
+        self._prefixes_of_row: list[set[str]] | None = None
 
     @classmethod
     def load(cls, index_dir: str | Path, device: str | None = None) -> EntityIndex:
@@ -263,16 +264,24 @@ class EntityIndex:
         k: int = 5,
         types: Sequence[str] | None = None,
         documents: Sequence[str | None] | None = None,
+        namespaces: Sequence[str] | None = None,
     ) -> list[list[Link]]:
         """Top ``k`` entities per mention text: exact normalized aliases, then alias-embedding neighbours.
 
-        ``types`` keeps only entities of those types. ``documents[i]`` is the text mention i
-        comes from (None: unknown); short forms defined there are looked up by their long form."""
+        ``types`` keeps only entities of those types; ``namespaces`` only entities with an id or
+        xref of one of these prefixes (the vocabularies a corpus links to, e.g. MESH and OMIM).
+        ``documents[i]`` is the text mention i comes from (None: unknown); short forms defined
+        there are looked up by their long form."""
         allowed = set(types) if types else None
+        wanted = set(namespaces) if namespaces else None
+        if wanted is not None and self._prefixes_of_row is None:
+            self._prefixes_of_row = [set() for _ in self.entity_ids]
+            for any_id, row in self.row_of_id.items():
+                self._prefixes_of_row[row].add(prefix_of(any_id))
         if documents is not None:
             texts = expand_in_documents(texts, documents)
         normalized = [normalize_alias(text) for text in texts]
-        fetch = min(self.alias_index.ntotal, max(32, 8 * k) * (4 if allowed else 1))
+        fetch = min(self.alias_index.ntotal, max(32, 8 * k) * (4 if allowed or wanted else 1))
         scores, alias_rows = self.alias_index.search(self.encoder.encode(normalized), fetch) if texts else ([], [])
         results = []
         for query, neighbour_rows, neighbour_scores in zip(normalized, alias_rows, scores, strict=True):
@@ -282,7 +291,11 @@ class EntityIndex:
                     candidates.extend((row, float(score)) for row in self.rows_of_alias_vector[alias_row])
             links, seen = [], set()
             for row, score in candidates:
-                if row not in seen and (allowed is None or self.types[row] in allowed):
+                if (
+                    row not in seen
+                    and (allowed is None or self.types[row] in allowed)
+                    and (wanted is None or not wanted.isdisjoint(self._prefixes_of_row[row]))
+                ):
                     seen.add(row)
                     links.append(self.link(row, score))
                 if len(links) == k:

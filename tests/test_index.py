@@ -81,6 +81,17 @@ def test_exact_alias_ties_prefer_mesh_to_unmerged_disease_ontology_terms(index: 
     assert all(link.score == 1.0 for links in results for link in links)
 
 
+def test_namespaces_keep_entities_with_an_id_or_xref_of_those_prefixes(index: EntityIndex) -> None:
+    mesh_only = index.lookup(["cardiac arrest", "dilated cardiomyopathy"], k=3, namespaces=["MESH"])
+    assert [links[0].entity_id for links in mesh_only] == ["MESH:D006323", "MESH:D002311"]
+    assert all(link.entity_id.startswith("MESH:") for links in mesh_only for link in links)
+    disease_ontology = index.lookup(["cardiac arrest"], k=5, namespaces=["DOID"])[0]
+    assert disease_ontology[0].entity_id in {"MESH:D006323", "DOID:0060319"}
+    assert any(link.entity_id == "DOID:0060319" for link in disease_ontology)
+    # a MeSH descriptor qualifies through its DOID cross-reference (kg/xrefs/mesh_mappings.tsv)
+    assert all(any(i.startswith("DOID:") for i in index.xrefs_of(link.entity_id)) for link in disease_ontology)
+
+
 def test_entities_sharing_an_alias_order_by_prefix_then_rank_then_alias_count(index: EntityIndex) -> None:
     aliases = pq.read_table(index.path / "aliases.parquet").to_pydict()
     rank = {(n, r): k for n, r, k in zip(aliases["normalized"], aliases["row"], aliases["rank"], strict=True)}
@@ -164,6 +175,17 @@ def test_link_cli_prints_json(index_dir: Path, capsys: pytest.CaptureFixture[str
     output = json.loads(capsys.readouterr().out)
     assert output[0]["mention"] == "heart attack" and output[0]["links"][0]["entity_id"] == "MESH:D009203"
     assert len(output[0]["links"]) == 2
+
+
+def test_link_cli_reads_the_document_and_namespaces(
+    data_dir: Path, index_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    [document] = [d for d in load_dataset("bc5cdr", "test", data_dir) if d.id == "12535818"]
+    (tmp_path / "abstract.txt").write_text(document.text)
+    argv = ["link", str(index_dir), "AF", "cardiac arrest", "-k", "1", "--document", str(tmp_path / "abstract.txt")]
+    assert main([*argv, "--namespace", "MESH"]) == 0
+    output = json.loads(capsys.readouterr().out)
+    assert [item["links"][0]["entity_id"] for item in output] == ["MESH:D001281", "MESH:D006323"]
 
 
 def test_missing_index_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
