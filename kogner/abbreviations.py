@@ -56,11 +56,12 @@ def find_abbreviations(text: str) -> list[Abbreviation]:
 
 
 def definitions(text: str) -> dict[str, str]:
-    """Short form -> long form for the abbreviations defined in ``text`` (first definition wins)."""
+    """Short form -> long form for the abbreviations defined in ``text`` (first definition wins);
+    other short forms inside a long form are spelled out ("isolated DMS (IDMS)")."""
     defined: dict[str, str] = {}
     for short, long in find_abbreviations(text):
         defined.setdefault(short, long)
-    return defined
+    return {short: expand(long, {s: f for s, f in defined.items() if s != short}) for short, long in defined.items()}
 
 
 def expand(mention: str, defined: Mapping[str, str]) -> str:

@@ -33,6 +33,13 @@ def test_long_forms_start_at_the_word_matching_the_first_letter(data_dir: Path) 
     assert definitions(_document(data_dir, "ncbi-disease", "9674903").text)["PWS"] == "Prader-Willi syndrome"
 
 
+def test_short_forms_inside_a_long_form_are_spelled_out(data_dir: Path) -> None:
+    # PMID 9529364: "diffuse mesangial sclerosis (DMS)" ... "10 with isolated DMS (IDMS)"
+    text = _document(data_dir, "ncbi-disease", "9529364").text
+    assert Abbreviation("IDMS", "isolated DMS") in find_abbreviations(text)
+    assert definitions(text)["IDMS"] == "isolated diffuse mesangial sclerosis"
+
+
 def test_short_form_then_long_form_in_parentheses(data_dir: Path) -> None:
     # BC5CDR PMID 20009434: "PTLD (post-transplantation lymphoproliferative disorder, Burkitt-type ..."
     text = _document(data_dir, "bc5cdr", "20009434").text
