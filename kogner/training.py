@@ -30,7 +30,7 @@ from kogner.corpora import read_corpus
 from kogner.documents import Document, Mention
 from kogner.errors import InputFormatError
 from kogner.io import atomic_dir, atomic_path
-from kogner.model import KoGNER
+from kogner.model import KoGNER, PredictedMention
 from kogner.model.modeling import distillation_loss, span_type_loss
 from kogner.model.spans import Chunk, SpanBatch, collate, make_chunks, training_ranges
 
@@ -152,16 +152,21 @@ def _corpus(
     return Corpus(name, train, dev, types, prefixes)
 
 
+def gold_curies(mention: Mention, prefixes: dict[str, str]) -> list[str]:
+    """A gold mention's concept ids as CURIEs (the corpus's prefix for its type; "-1" = none)."""
+    from kogner.datasets import to_curie
+
+    prefix = prefixes.get(mention.type, "")
+    return [to_curie(i, prefix) if prefix else i for i in mention.ids if i and i != "-1"]
+
+
 def teacher_targets(index: Any, mentions: Sequence[Mention], prefixes: dict[str, str]) -> list[np.ndarray | None]:
     """The teacher vector of each mention's entity: its gold ids (as CURIEs) when the index
     knows one, else the index's lookup of the mention text; None when neither finds one."""
-    from kogner.datasets import to_curie
-
     targets: list[np.ndarray | None] = [None] * len(mentions)
     missing = []
     for k, mention in enumerate(mentions):
-        prefix = prefixes.get(mention.type, "")
-        ids = [to_curie(i, prefix) if prefix else i for i in mention.ids if i and i != "-1"]
+        ids = gold_curies(mention, prefixes)
         if ids:
             vectors, found = index.teacher_vectors(ids)
             if found.any():
@@ -299,7 +304,7 @@ def train(config: TrainConfig) -> Path:
 
         index = EntityIndex.load(config.index_dir)
         model.attach_index(index)
-        model.config.link_strategy = "vector" if config.lambda_dist > 0 else "alias"
+        model.config.link_strategy = "alias"  # until the dev split shows vectors link better
     elif config.lambda_dist > 0:
         raise ValueError("lambda_dist > 0 needs index_dir (the teacher's entity index)")
     teacher_list: list[np.ndarray] = []
@@ -344,8 +349,10 @@ def train(config: TrainConfig) -> Path:
         train_seconds = time.perf_counter() - started
         dev = test(model, corpora, config.eval_batch_size)
         record = {"epoch": epoch + 1, **losses, "train_seconds": round(train_seconds, 1), **dev}
-        append_jsonl(metrics_path, record)
         improved = dev["dev_f1"] > state["best_f1"]
+        if improved and model.index is not None:
+            record["dev_link_accuracy"] = choose_link_strategy(model, corpora)
+        append_jsonl(metrics_path, record)
         state.update(epoch=epoch + 1, bad_epochs=0 if improved else state["bad_epochs"] + 1)
         if improved:
             state["best_f1"] = dev["dev_f1"]
@@ -392,6 +399,40 @@ def run_epoch(
             totals[key] += value
         progress.set_postfix(loss=f"{totals['loss'] / step:.4f}")
     return {key: round(value / max(1, len(batches)), 6) for key, value in totals.items()}
+
+
+def choose_link_strategy(model: KoGNER, corpora: Sequence[Corpus]) -> dict[str, float]:
+    """Set the model's link strategy to whichever links more dev gold mentions to their gold
+    entity: "vector" (nearest teacher vector of P_s(span), needs distillation) or "alias" (the
+    alias lookup; kept on ties and when no dev mention has an id the index knows, e.g. corpora
+    without ids). Returns the accuracy of each strategy tried."""
+    index = model.index
+    texts, mentions, gold = [], [], []
+    for corpus in corpora:
+        for doc in corpus.dev:
+            found, entities = [], []
+            for mention in doc.mentions:
+                known = {index.canonical_id(curie) for curie in gold_curies(mention, corpus.id_prefixes)} - {None}
+                if known:
+                    found.append(PredictedMention(mention.start, mention.end, mention.text, mention.type, 1.0))
+                    entities.append(known)
+            if found:
+                texts.append(doc.text)
+                mentions.append(found)
+                gold.append(entities)
+    strategies = ["alias", "vector"] if model.student_projection is not None and texts else []
+    accuracy = {}
+    for strategy in strategies:
+        model.config.link_strategy = strategy
+        linked = model.link_mentions(texts, mentions)
+        hits = [
+            m.entity_id in ids
+            for found, known in zip(linked, gold, strict=True)
+            for m, ids in zip(found, known, strict=True)
+        ]
+        accuracy[strategy] = round(sum(hits) / len(hits), 6)
+    model.config.link_strategy = "vector" if accuracy.get("vector", 0.0) > accuracy.get("alias", 0.0) else "alias"
+    return accuracy
 
 
 def test(model: KoGNER, corpora: Sequence[Corpus], batch_size: int = 32) -> dict[str, Any]:

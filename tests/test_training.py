@@ -11,7 +11,7 @@ from kogner.errors import InputFormatError
 from kogner.index import EntityIndex
 from kogner.model import KoGNER
 from kogner.model.spans import collate
-from kogner.training import Corpus, TrainConfig, batch_loss, build_chunks, map_types
+from kogner.training import Corpus, TrainConfig, batch_loss, build_chunks, choose_link_strategy, map_types
 
 NCBI_TYPES = dict.fromkeys(["SpecificDisease", "DiseaseClass", "Modifier", "CompositeMention"], "Disease")
 
@@ -82,3 +82,17 @@ def test_distillation_pulls_gold_spans_toward_their_entities_teacher_vectors(dat
         optimizer.zero_grad()
         distances.append(dist)
     assert min(distances[-3:]) < 0.6 * distances[0]  # dropout makes single steps noisy
+
+
+def test_link_strategy_is_chosen_on_dev_gold_mentions(data_dir, mesh_index_dir) -> None:
+    """An untrained projection links worse than the alias lookup, so "alias" is kept; a corpus
+    without ids in the index gives no evidence and keeps "alias" too."""
+    index = EntityIndex.load(mesh_index_dir)
+    [doc] = [d for d in load_dataset("bc5cdr", "test", data_dir) if d.id == "12535818"]
+    model = KoGNER.from_encoder(None, ["Chemical", "Disease"], max_subwords=96, window_words=32)
+    model.attach_index(index)
+    corpus = Corpus("bc5cdr", [], [doc], ["Chemical", "Disease"], {"Chemical": "MESH", "Disease": "MESH"})
+    accuracy = choose_link_strategy(model, [corpus])
+    assert set(accuracy) == {"alias", "vector"} and accuracy["alias"] > accuracy["vector"]
+    assert model.config.link_strategy == "alias"
+    assert choose_link_strategy(model, [Corpus("no-ids", [], [doc], ["Disease"])]) == {}

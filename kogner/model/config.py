@@ -16,7 +16,8 @@ class KoGNERConfig(PretrainedConfig):
     training (e.g. NCBI-disease's "SpecificDisease" -> "Disease"). ``teacher_dim`` is 0
     until the model is given an entity index (then P_s maps span vectors into the teacher
     space). ``link_strategy`` is "vector" (nearest teacher vector of P_s(span); alias
-    lookup below ``link_min_score``) once distillation has trained P_s, else "alias".
+    lookup below ``link_min_score``) or "alias" (the alias lookup alone); training picks the
+    one that links more dev gold mentions correctly (``kogner.training.choose_link_strategy``).
     """
 
     model_type = "kogner"
