@@ -40,12 +40,14 @@ from kogner.kg.normalize import normalize_alias  # noqa: E402
 
 log = logging.getLogger("bench.index")
 KG_TYPES = {"Chemical": ["Chemical"]}  # every other dataset type here is a disease
+DISEASE_TYPES = ["Disease", "Phenotype"]
 # The vocabularies each corpus is annotated with (NCBI-disease: MEDIC, i.e. MeSH + OMIM; BC5CDR: MeSH)
 NAMESPACES = {"ncbi-disease": ["MESH", "OMIM"], "bc5cdr": ["MESH"]}
-DISEASE_TYPES = ["Disease", "Phenotype"]
 
 
 class GoldMention(NamedTuple):
+    """A gold mention with ids, and the text of its document."""
+
     text: str
     type: str
     ids: list[str]
@@ -88,10 +90,10 @@ def linking_accuracy(index: EntityIndex, dataset: str, split: str = "test", miss
     by_type: dict[str, list[int]] = {}
     for i, mention in enumerate(mentions):
         by_type.setdefault(mention.type, []).append(i)
+    namespaces = NAMESPACES[dataset]
     for mention_type, rows in by_type.items():
         types = KG_TYPES.get(mention_type, DISEASE_TYPES)
         texts = [mentions[i].text for i in rows]
-        namespaces = NAMESPACES[dataset]
         alone = index.lookup(texts, k=5, types=types, namespaces=namespaces)
         documents = [mentions[i].document for i in rows]
         in_context = index.lookup(texts, k=5, types=types, documents=documents, namespaces=namespaces)
