@@ -160,9 +160,12 @@ def gold_curies(mention: Mention, prefixes: dict[str, str]) -> list[str]:
     return [to_curie(i, prefix) if prefix else i for i in mention.ids if i and i != "-1"]
 
 
-def teacher_targets(index: Any, mentions: Sequence[Mention], prefixes: dict[str, str]) -> list[np.ndarray | None]:
+def teacher_targets(
+    index: Any, mentions: Sequence[Mention], prefixes: dict[str, str], documents: Sequence[str] | None = None
+) -> list[np.ndarray | None]:
     """The teacher vector of each mention's entity: its gold ids (as CURIEs) when the index
-    knows one, else the index's lookup of the mention text; None when neither finds one."""
+    knows one, else the index's lookup of the mention text (short forms defined in
+    ``documents[k]``, mention k's text, looked up by their long form); None when neither finds one."""
     targets: list[np.ndarray | None] = [None] * len(mentions)
     missing = []
     for k, mention in enumerate(mentions):
@@ -174,7 +177,8 @@ def teacher_targets(index: Any, mentions: Sequence[Mention], prefixes: dict[str,
                 continue
         missing.append(k)
     if missing:
-        links = index.lookup([mentions[k].text for k in missing], 1)
+        texts = None if documents is None else [documents[k] for k in missing]
+        links = index.lookup([mentions[k].text for k in missing], 1, documents=texts)
         for k, hits in zip(missing, links, strict=True):
             if hits:
                 vectors, found = index.teacher_vectors([hits[0].entity_id])
@@ -191,7 +195,7 @@ def build_chunks(
     config = model.config
     chunks: list[Chunk] = []
     lost = {"unaligned": 0, "too_wide": 0, "crossing": 0}
-    placed: list[tuple[Chunk, tuple[int, int], Mention]] = []
+    placed: list[tuple[Chunk, tuple[int, int], Mention, str]] = []
     for doc in tqdm(corpus.train, desc=f"chunking {corpus.name}", unit="doc", leave=False):
         text = doc.text
         spans = [(m.start, m.end) for m in doc.mentions]
@@ -210,15 +214,16 @@ def build_chunks(
                 lost["too_wide"] += 1
             elif mention.type in model.types:
                 chunk.gold.setdefault((first, last), []).append(model.types.index(mention.type))
-                placed.append((chunk, (first, last), mention))
+                placed.append((chunk, (first, last), mention, text))
         for chunk in doc_chunks:
             chunk.group = corpus.name
         chunks.extend(doc_chunks)
     if any(lost.values()):
         log.warning("%s: gold mentions not trainable: %s", corpus.name, lost)
     if index is not None and teacher_rows is not None and placed:
-        targets = teacher_targets(index, [mention for _, _, mention in placed], corpus.id_prefixes)
-        for (chunk, span, _), target in zip(placed, targets, strict=True):
+        _, _, mentions, texts = zip(*placed, strict=True)
+        targets = teacher_targets(index, mentions, corpus.id_prefixes, texts)
+        for (chunk, span, _, _), target in zip(placed, targets, strict=True):
             if target is not None:
                 chunk.targets[span] = len(teacher_rows)
                 teacher_rows.append(target)

@@ -12,28 +12,20 @@ import faiss
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from teacher_kg_slice import write_mesh_slice
 
 from kogner.cli import main
 from kogner.datasets import load_dataset
-from kogner.index import EntityIndex, build_index, make_faiss_index
+from kogner.index import EntityIndex, make_faiss_index
 from kogner.kg.ids import priority
 from kogner.model import PredictedMention
 from kogner.model.linking import link_with_vectors
-from kogner.teacher import TeacherSettings, train_teacher
 from kogner.teacher.text import arrow_to_vectors
-
-SETTINGS = TeacherSettings(
-    gt_steps=10, gt_batch_size=32, gt_hidden_dim=32, transr_dim=16, transr_epochs=1, text_max_length=32
-)
 
 
 @pytest.fixture(scope="module")
-def index_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("index")
-    kg = write_mesh_slice(data_dir, root / "kg", branches=("C14.280", "A07"), disease_ontology=True)
-    teacher = train_teacher(kg, root / "teacher", SETTINGS)
-    return build_index(teacher, None, root / "index")  # the KG comes from teacher.json
+def index_dir(mesh_index_dir: Path) -> Path:
+    """The shared MeSH-slice index (tests/conftest.py)."""
+    return mesh_index_dir
 
 
 @pytest.fixture(scope="module")

@@ -90,6 +90,9 @@ def predict(
                 vectors[id(mention)] = found_vectors[k]
     results = [decode(found, decoding or model.config.decoding) for found in candidates]
     if link and model.index is not None:
-        results = [link_with_vectors(model, found, [vectors[id(m)] for m in found]) for found in results]
+        results = [
+            link_with_vectors(model, found, [vectors[id(m)] for m in found], text)
+            for found, text in zip(results, texts, strict=True)
+        ]
     model.train(was_training)
     return results
