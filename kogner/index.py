@@ -17,10 +17,11 @@ document, a short form defined there (Schwartz & Hearst) is looked up by its lon
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -281,27 +282,42 @@ class EntityIndex:
         if documents is not None:
             texts = expand_in_documents(texts, documents)
         normalized = [normalize_alias(text) for text in texts]
-        fetch = min(self.alias_index.ntotal, max(32, 8 * k) * (4 if allowed or wanted else 1))
-        scores, alias_rows = self.alias_index.search(self.encoder.encode(normalized), fetch) if texts else ([], [])
-        results = []
-        for query, neighbour_rows, neighbour_scores in zip(normalized, alias_rows, scores, strict=True):
-            candidates = [(row, 1.0) for row in self.alias_rows.get(query, [])]
-            for alias_row, score in zip(neighbour_rows, neighbour_scores, strict=True):
-                if alias_row >= 0:
-                    candidates.extend((row, float(score)) for row in self.rows_of_alias_vector[alias_row])
-            links, seen = [], set()
-            for row, score in candidates:
-                if (
-                    row not in seen
-                    and (allowed is None or self.types[row] in allowed)
-                    and (wanted is None or not wanted.isdisjoint(self._prefixes_of_row[row]))
-                ):
-                    seen.add(row)
-                    links.append(self.link(row, score))
+
+        def keep(row: int) -> bool:
+            return (allowed is None or self.types[row] in allowed) and (
+                wanted is None or not wanted.isdisjoint(self._prefixes_of_row[row])
+            )
+
+        def exact(query: str) -> Iterator[tuple[int, float]]:
+            return ((row, 1.0) for row in self.alias_rows.get(query, []))
+
+        results = [self._first_links(exact(query), k, keep) for query in normalized]
+        # Alias embeddings only for mentions the dictionary left short of k entities.
+        short = [i for i, links in enumerate(results) if len(links) < k]
+        if short:
+            fetch = min(self.alias_index.ntotal, max(32, 8 * k) * (4 if allowed or wanted else 1))
+            scores, alias_rows = self.alias_index.search(self.encoder.encode([normalized[i] for i in short]), fetch)
+            for i, neighbour_rows, neighbour_scores in zip(short, alias_rows, scores, strict=True):
+                neighbours = (
+                    (row, float(score))
+                    for alias_row, score in zip(neighbour_rows, neighbour_scores, strict=True)
+                    if alias_row >= 0
+                    for row in self.rows_of_alias_vector[alias_row]
+                )
+                results[i] = self._first_links(itertools.chain(exact(normalized[i]), neighbours), k, keep)
+        return results
+
+    def _first_links(self, candidates: Iterable[tuple[int, float]], k: int, keep: Callable[[int], bool]) -> list[Link]:
+        """Links to the first ``k`` distinct entities of (row, score) ``candidates`` that ``keep`` accepts."""
+        links: list[Link] = []
+        seen: set[int] = set()
+        for row, score in candidates:
+            if row not in seen and keep(row):
+                seen.add(row)
+                links.append(self.link(row, score))
                 if len(links) == k:
                     break
-            results.append(links)
-        return results
+        return links
 
     def add_aliases(self, aliases: Iterable[tuple[str, str]]) -> int:
         """Put (text, entity id or xref) pairs into the exact-alias dictionary, ahead of the KG's own
