@@ -121,12 +121,14 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     out = Path(args.out)
     if not args.summary:
+        lambdas = [float(x) for x in args.lambdas.split(",")]
+        if not args.index_dir and any(lam > 0 for lam in lambdas):
+            logging.warning("skipping lambda > 0: no --index-dir")
+            lambdas = [lam for lam in lambdas if lam == 0]
+        # Seeds outermost: an interrupted grid holds whole (lambda = 0, lambda > 0) pairs.
         for name in args.datasets.split(","):
-            for lambda_dist in (float(x) for x in args.lambdas.split(",")):
-                if lambda_dist > 0 and not args.index_dir:
-                    logging.warning("skipping %s with lambda %g: no --index-dir", name, lambda_dist)
-                    continue
-                for seed in (int(x) for x in args.seeds.split(",")):
+            for seed in (int(x) for x in args.seeds.split(",")):
+                for lambda_dist in lambdas:
                     target = out / "results" / f"{name}-lam{lambda_dist:g}-seed{seed}.json"
                     if target.exists():
                         continue
