@@ -108,7 +108,7 @@ def train_teacher(kg_dir: str | Path, out_dir: str | Path, settings: TeacherSett
         str(device),
         settings.max_synonyms,
     )
-    z = torch.from_numpy(z)
+    z = torch.from_numpy(np.require(z, requirements="W"))  # the Parquet cache gives a read-only view
     timings["text_s"] = time.monotonic() - tick
 
     graph = load_triple_graph(kg_dir)
