@@ -153,3 +153,18 @@ def test_inputs_that_would_share_a_shard_output_are_refused(tmp_path):
     )
     with pytest.raises(ValueError, match="would write the same shard 'test'"):
         task.shards()
+
+
+def test_per_type_chart_draws_only_the_types_each_set_scores(tmp_path):
+    from workflows.charts import per_type_bars, per_type_f1_chart
+
+    def result(f1_by_type: dict[str, float]) -> dict:
+        per_type = {t: {"f1": f1} for t, f1 in f1_by_type.items()}
+        return {"ner": {"f1": sum(f1_by_type.values()) / len(f1_by_type), "per_type": per_type}}
+
+    scores = {"ncbi": result({"Disease": 0.8}), "bc5cdr": result({"Chemical": 0.9, "Disease": 0.7})}
+    types, bars = per_type_bars(scores)
+    assert types == ["Chemical", "Disease"]
+    assert bars == {"ncbi": [(1, 0.8)], "bc5cdr": [(0, 0.9), (1, 0.7)]}
+    per_type_f1_chart(scores, tmp_path / "chart.png", "test")
+    assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
