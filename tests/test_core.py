@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import stat
+
 import numpy as np
 import pytest
 
@@ -46,6 +48,17 @@ def test_atomic_outputs_leave_nothing_behind_on_failure(tmp_path) -> None:
         (tmp / "a").write_text("x")
     assert (tmp_path / "d" / "a").read_text() == "x"
     assert [p.name for p in tmp_path.iterdir()] == ["d"]
+
+
+def test_atomic_outputs_get_the_mode_of_an_ordinary_file_not_the_private_temporary_one(tmp_path) -> None:
+    with atomic_path(tmp_path / "out.txt") as tmp:
+        tmp.write_text("x")
+    with atomic_dir(tmp_path / "d") as tmp:
+        (tmp / "a").write_text("x")
+    (tmp_path / "plain.txt").write_text("x")
+    (tmp_path / "plain").mkdir()
+    assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode)
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == stat.S_IMODE((tmp_path / "plain").stat().st_mode)
 
 
 def test_normalize_alias_is_case_and_punctuation_insensitive() -> None:
