@@ -2,7 +2,7 @@
 
     python bench/ner.py --out bench/results/ner [--datasets ncbi-disease,...] [--lambdas 0,0.5]
         [--seeds 13,14,15] [--epochs 10] [--max-train-docs N] [--test-limit N] [--index-dir DIR]
-    python bench/ner.py --out bench/results/ner --summary   # the markdown table of what ran
+    python bench/ner.py --out bench/results/ner --summary   # the markdown table of what ran, and OUT/grid.png
 
 Each run trains with ``kogner.training.train`` (itself resumable from its checkpoint),
 scores the test split with ``evaluate_model`` (strict NER; NER+linking where the corpus
@@ -76,17 +76,53 @@ def run_one(name: str, lambda_dist: float, seed: int, args: argparse.Namespace) 
     }
 
 
-def summary(out: Path) -> str:
-    """A markdown table: mean ± sd over seeds per dataset and lambda."""
-    results = [json.loads(p.read_text()) for p in sorted((out / "results").glob("*.json"))]
+def grouped_results(out: Path) -> dict[tuple[str, float], list[dict]]:
+    """Finished runs by (dataset, lambda)."""
     groups: dict[tuple[str, float], list[dict]] = {}
-    for result in results:
+    for path in sorted((out / "results").glob("*.json")):
+        result = json.loads(path.read_text())
         groups.setdefault((result["dataset"], result["lambda_dist"]), []).append(result)
+    return dict(sorted(groups.items()))
+
+
+def plot(groups: dict[tuple[str, float], list[dict]], path: Path) -> None:
+    """Test F1 per dataset: a bar per lambda (mean over seeds) with each seed as a dot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted({name for name, _ in groups})
+    lambdas = sorted({lam for _, lam in groups})
+    width = 0.8 / len(lambdas)
+    figure, axes = plt.subplots(figsize=(max(5, 2 * len(names)), 3.5))
+    for number, lam in enumerate(lambdas):
+        for i, name in enumerate(names):
+            f1s = [100 * r["test_ner"]["f1"] for r in groups.get((name, lam), [])]
+            if f1s:
+                x = i + number * width
+                axes.bar(x, statistics.mean(f1s), width, color=f"C{number}", label=f"λ = {lam:g}" if i == 0 else None)
+                axes.scatter([x] * len(f1s), f1s, color="black", s=10, zorder=3)
+    axes.set_xticks([i + width * (len(lambdas) - 1) / 2 for i in range(len(names))], names)
+    low = min(100 * r["test_ner"]["f1"] for runs in groups.values() for r in runs)
+    axes.set_ylim(max(0, low - 5), 100)
+    axes.set_ylabel("test strict F1 (dots: seeds)")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def summary(out: Path) -> str:
+    """A markdown table: mean ± sd over seeds per dataset and lambda (and ``OUT/grid.png``)."""
+    groups = grouped_results(out)
+    if groups:
+        plot(groups, out / "grid.png")
     lines = [
         "| dataset | λ | seeds | test NER F1 | NER+linking F1 | s/epoch | sentences/s | words/s |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for (name, lam), runs in sorted(groups.items()):
+    for (name, lam), runs in groups.items():
         linking = [r["test_linking"]["f1"] for r in runs if r.get("test_linking")]
         lines.append(
             f"| {name} | {lam:g} | {len(runs)} | {_mean_sd([r['test_ner']['f1'] for r in runs])} | "
