@@ -136,6 +136,18 @@ def test_model_linking_reads_short_forms_through_the_text(data_dir: Path, index:
     assert link_with_vectors(model, mentions, [None])[0].entity_id != "MESH:D001281"
 
 
+def test_only_mentions_the_dictionary_leaves_short_of_k_are_encoded(
+    index: EntityIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encoded: list[list[str]] = []
+    encode = index.encoder.encode
+    monkeypatch.setattr(index.encoder, "encode", lambda texts, *a, **kw: encoded.append(list(texts)) or encode(texts))
+    results = index.lookup(["heart attack", "infarction of the myocardium"], k=1)
+    assert encoded == [["infarction of the myocardium"]]  # the exact MeSH entry term needs no encoder
+    assert [links[0].entity_id for links in results] == ["MESH:D009203", "MESH:D009203"]
+    assert results[0][0].score == 1.0 > results[1][0].score
+
+
 def test_embedding_lookup_when_no_alias_matches(index: EntityIndex) -> None:
     results = index.lookup(["infarction of the myocardium", "aortic tissue"], k=5, types=["Disease"])
     assert results[0][0].entity_id == "MESH:D009203" and results[0][0].score < 1.0
