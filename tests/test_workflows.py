@@ -168,3 +168,55 @@ def test_per_type_chart_draws_only_the_types_each_set_scores(tmp_path):
     assert bars == {"ncbi": [(1, 0.8)], "bc5cdr": [(0, 0.9), (1, 0.7)]}
     per_type_f1_chart(scores, tmp_path / "chart.png", "test")
     assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _ran(log: str) -> list[str]:
+    return Path(log).read_text().split() if Path(log).is_file() else []
+
+
+class _Step(luigi.Task):
+    """A dynamic dependency standing in for Retrain's EvaluateNER (records its date in ``log``)."""
+
+    date = luigi.DateParameter()
+    log = luigi.Parameter()
+
+    def complete(self) -> bool:
+        return f"step:{self.date}" in _ran(self.log)
+
+    def run(self) -> None:
+        with open(self.log, "a") as log:
+            log.write(f"step:{self.date}\n")
+
+
+class _Dated(luigi.Task):
+    """A task ranked by Retrain's own priority, with a dynamic dependency like Retrain's."""
+
+    date = luigi.DateParameter()
+    log = luigi.Parameter()
+    priority = Retrain.priority
+
+    def complete(self) -> bool:
+        return f"decide:{self.date}" in _ran(self.log)
+
+    def run(self):  # noqa: ANN201 (a generator: Luigi dynamic dependencies)
+        yield _Step(date=self.date, log=self.log)
+        with open(self.log, "a") as log:
+            log.write(f"decide:{self.date}\n")
+
+
+class _Backfill(luigi.WrapperTask):
+    """Requires the newest date first, as a wrapper may list dates in any order."""
+
+    log = luigi.Parameter()
+
+    def requires(self) -> list[_Dated]:
+        return [_Dated(date=date(2026, 11, day), log=self.log) for day in (25, 24, 23)]
+
+
+def test_retrain_decides_in_date_order_under_a_wrapper_task(tmp_path):
+    # A wrapper such as RangeDaily has Luigi's default priority 0, which the scheduler passes
+    # on to its dependencies as a floor; Retrain's date order must survive that floor.
+    log = str(tmp_path / "order.log")
+    assert luigi.build([_Backfill(log=log)], local_scheduler=True, workers=1)
+    days = ["2026-11-23", "2026-11-24", "2026-11-25"]
+    assert _ran(log) == [f"{stage}:{day}" for day in days for stage in ("step", "decide")]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import asdict, dataclass
+from datetime import date
 from pathlib import Path
 
 import luigi
@@ -28,6 +29,7 @@ from workflows.tasks import EvaluateNER, IngestKG, TrainNER
 log = logging.getLogger(__name__)
 CURRENT = "current"
 VERSIONS = "versions"
+LAST_ORDINAL = date.max.toordinal() + 1
 
 
 @dataclass(frozen=True)
@@ -98,9 +100,12 @@ class Retrain(luigi.Task):
 
     @property
     def priority(self) -> int:
-        """Older dates first (Luigi runs higher priorities first and passes them on to
-        dependencies), so a backfill decides its promotions in date order."""
-        return -self.date.toordinal()
+        """Older dates first, so a backfill decides its promotions in date order.
+
+        Luigi runs higher priorities first and raises each dependency to at least its
+        dependent's priority. A wrapper such as RangeDaily has the default priority 0, so
+        the priority must stay above 0 for every date or the wrapper flattens them all."""
+        return LAST_ORDINAL - self.date.toordinal()
 
     @property
     def models_dir(self) -> Path:
