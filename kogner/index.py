@@ -292,15 +292,19 @@ class EntityIndex:
             return ((row, 1.0) for row in self.alias_rows.get(query, []))
 
         results = [self._first_links(exact(query), k, keep) for query in normalized]
-        # Alias embeddings only for mentions the dictionary left short of k entities.
+        # Alias embeddings only for mentions the dictionary left short of k entities, each
+        # distinct text encoded and searched once (a batch of documents repeats many mentions).
         short = [i for i, links in enumerate(results) if len(links) < k]
         if short:
             fetch = min(self.alias_index.ntotal, max(32, 8 * k) * (4 if allowed or wanted else 1))
-            scores, alias_rows = self.alias_index.search(self.encoder.encode([normalized[i] for i in short]), fetch)
-            for i, neighbour_rows, neighbour_scores in zip(short, alias_rows, scores, strict=True):
+            queries = list(dict.fromkeys(normalized[i] for i in short))
+            scores, alias_rows = self.alias_index.search(self.encoder.encode(queries), fetch)
+            position = {query: p for p, query in enumerate(queries)}
+            for i in short:
+                p = position[normalized[i]]
                 neighbours = (
                     (row, float(score))
-                    for alias_row, score in zip(neighbour_rows, neighbour_scores, strict=True)
+                    for alias_row, score in zip(alias_rows[p], scores[p], strict=True)
                     if alias_row >= 0
                     for row in self.rows_of_alias_vector[alias_row]
                 )

@@ -131,21 +131,23 @@ def test_model_linking_reads_short_forms_through_the_text(data_dir: Path, index:
     mentions = [PredictedMention(start, start + 2, "AF", "Disease", 0.9)]
     # link_with_vectors needs only these of a KoGNER in the alias strategy
     model = SimpleNamespace(index=index, config=SimpleNamespace(link_strategy="alias"), student_projection=None)
-    [linked] = link_with_vectors(model, mentions, [None], text)
+    # two texts linked together: each mention reads only its own text's short forms
+    [[linked], [alone]] = link_with_vectors(model, [mentions, mentions], [[None], [None]], [text, None])
     assert (linked.entity_id, linked.entity_name, linked.link_score) == ("MESH:D001281", "Atrial Fibrillation", 1.0)
-    assert link_with_vectors(model, mentions, [None])[0].entity_id != "MESH:D001281"
+    assert alone.entity_id != "MESH:D001281"
 
 
-def test_only_mentions_the_dictionary_leaves_short_of_k_are_encoded(
+def test_only_distinct_mentions_the_dictionary_leaves_short_of_k_are_encoded(
     index: EntityIndex, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     encoded: list[list[str]] = []
     encode = index.encoder.encode
     monkeypatch.setattr(index.encoder, "encode", lambda texts, *a, **kw: encoded.append(list(texts)) or encode(texts))
-    results = index.lookup(["heart attack", "infarction of the myocardium"], k=1)
-    assert encoded == [["infarction of the myocardium"]]  # the exact MeSH entry term needs no encoder
-    assert [links[0].entity_id for links in results] == ["MESH:D009203", "MESH:D009203"]
-    assert results[0][0].score == 1.0 > results[1][0].score
+    results = index.lookup(["heart attack", "infarction of the myocardium", "Infarction of the Myocardium"], k=1)
+    # the exact MeSH entry term needs no encoder; a text repeated (up to case) is encoded once
+    assert encoded == [["infarction of the myocardium"]]
+    assert [links[0].entity_id for links in results] == ["MESH:D009203"] * 3
+    assert results[0][0].score == 1.0 > results[1][0].score == results[2][0].score
 
 
 def test_embedding_lookup_when_no_alias_matches(index: EntityIndex) -> None:

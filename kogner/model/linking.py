@@ -26,34 +26,42 @@ if TYPE_CHECKING:
 
 def link_with_vectors(
     model: KoGNER,
-    mentions: Sequence[PredictedMention],
-    vectors: Sequence[torch.Tensor | None],
-    text: str | None = None,
-) -> list[PredictedMention]:
-    """Copies of ``mentions`` with entity fields set; ``vectors[i]`` is mention i's span vector
-    (None when unknown: alias lookup only); ``text`` is the text the mentions come from."""
+    mentions: Sequence[Sequence[PredictedMention]],
+    vectors: Sequence[Sequence[torch.Tensor | None]],
+    texts: Sequence[str | None],
+) -> list[list[PredictedMention]]:
+    """Per text, copies of its ``mentions`` with entity fields set. ``vectors[t][i]`` is the
+    span vector of mention i of text t (None when unknown: alias lookup only); ``texts[t]``
+    is the text itself (None when unknown). All texts go through one vector search and one
+    alias lookup: faiss and the alias encoder are far faster on one large batch than on
+    many small ones."""
     index = model.index
-    linked = [replace(m) for m in mentions]
-    if index is None or not linked:
+    linked = [[replace(m) for m in found] for found in mentions]
+    flat = [m for found in linked for m in found]
+    if index is None or not flat:
         return linked
+    flat_vectors = [
+        v for found, of_text in zip(linked, vectors, strict=True) for _, v in zip(found, of_text, strict=True)
+    ]
+    documents = [text for found, text in zip(linked, texts, strict=True) for _ in found]
     config = model.config
-    links: list[list] = [[] for _ in linked]
-    with_vector = [i for i, v in enumerate(vectors) if v is not None]
+    links: list[list] = [[] for _ in flat]
+    with_vector = [i for i, v in enumerate(flat_vectors) if v is not None]
     if config.link_strategy == "vector" and model.student_projection is not None and with_vector:
         with torch.inference_mode():
-            stacked = torch.stack([vectors[i] for i in with_vector]).to(model.device)
+            stacked = torch.stack([flat_vectors[i] for i in with_vector]).to(model.device)
             projected = F.normalize(model.project(stacked).float(), dim=-1).cpu().numpy().astype(np.float32)
         for i, hits in zip(with_vector, index.search(projected, 1), strict=True):
             if hits and hits[0].score >= config.link_min_score:
                 links[i] = hits
     fallback = [i for i, hits in enumerate(links) if not hits]
     if fallback:
-        documents = None if text is None else [text] * len(fallback)
+        texts_of = [flat[i].text for i in fallback]
         for i, hits in zip(
-            fallback, index.lookup([linked[i].text for i in fallback], 1, documents=documents), strict=True
+            fallback, index.lookup(texts_of, 1, documents=[documents[i] for i in fallback]), strict=True
         ):
             links[i] = hits
-    for mention, hits in zip(linked, links, strict=True):
+    for mention, hits in zip(flat, links, strict=True):
         if hits:
             mention.entity_id, mention.entity_name, mention.link_score = hits[0].entity_id, hits[0].name, hits[0].score
     return linked
@@ -66,18 +74,18 @@ def link_mentions(
     text) to get their span vectors, then link as ``predict`` does."""
     from kogner.model.predictor import batches, text_chunks
 
-    if model.index is None:
-        return [[replace(m) for m in found] for found in mentions]
+    needs_vectors = model.config.link_strategy == "vector" and model.student_projection is not None
+    if model.index is None or not needs_vectors:
+        return link_with_vectors(model, mentions, [[None] * len(found) for found in mentions], texts)
     chunks = text_chunks(model, texts)
     requested: list[list[tuple[int, int]]] = [[] for _ in chunks]
     where: dict[tuple[int, int], tuple[int, int]] = {}
-    needs_vectors = model.config.link_strategy == "vector" and model.student_projection is not None
     by_source: dict[int, list[int]] = {}
     for c, chunk in enumerate(chunks):
         by_source.setdefault(chunk.source, []).append(c)
     for t, found in enumerate(mentions):
         for k, mention in enumerate(found):
-            for c in by_source.get(t, []) if needs_vectors else []:
+            for c in by_source.get(t, []):
                 chunk = chunks[c]
                 if chunk.start <= mention.start and mention.end <= chunk.end:
                     starts = [s for s, _ in chunk.words]
@@ -98,12 +106,5 @@ def link_mentions(
                     for s in range(len(requested[used[position]])):
                         vectors[(used[position], s)] = span_vectors[b, s]
         model.train(was_training)
-    return [
-        link_with_vectors(
-            model,
-            found,
-            [vectors.get(where[(t, k)]) if (t, k) in where else None for k in range(len(found))],
-            texts[t],
-        )
-        for t, found in enumerate(mentions)
-    ]
+    vectors_of = [[vectors.get(where.get((t, k))) for k in range(len(found))] for t, found in enumerate(mentions)]
+    return link_with_vectors(model, mentions, vectors_of, texts)

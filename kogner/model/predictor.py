@@ -90,9 +90,6 @@ def predict(
                 vectors[id(mention)] = found_vectors[k]
     results = [decode(found, decoding or model.config.decoding) for found in candidates]
     if link and model.index is not None:
-        results = [
-            link_with_vectors(model, found, [vectors[id(m)] for m in found], text)
-            for found, text in zip(results, texts, strict=True)
-        ]
+        results = link_with_vectors(model, results, [[vectors[id(m)] for m in found] for found in results], texts)
     model.train(was_training)
     return results
