@@ -90,33 +90,51 @@ def test_save_load_round_trip_gives_identical_predictions(model, tmp_path, data_
         KoGNER.from_pretrained(tmp_path)
 
 
-def test_factorized_span_head_equals_the_mlp_on_concatenated_span_features(model, data_dir) -> None:
+def concatenated_span_vectors(model: KoGNER, batch) -> torch.Tensor:  # noqa: ANN001 (a SpanBatch)
+    """The span MLP applied to [first; last; (mean;) width] per span, written out plainly."""
+    with autocast(model.device):  # the model's own precision (bf16 on CPUs that have it)
+        encoded = model.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+    hidden = encoded.last_hidden_state.float()
+
+    def at(values: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        return values.gather(1, positions.unsqueeze(-1).expand(-1, -1, values.size(-1)))
+
+    cumulative = torch.nn.functional.pad(hidden.cumsum(dim=1), (0, 0, 1, 0))
+    count = (batch.span_last - batch.span_first + 1).unsqueeze(-1)
+    mean = (at(cumulative, batch.span_last + 1) - at(cumulative, batch.span_first)) / count
+    pooled = [mean] if model.config.use_pooled else []
+    width = model.width_embedding(batch.span_width)
+    features = torch.cat([at(hidden, batch.span_first), at(hidden, batch.span_last), *pooled, width], dim=-1)
+    return model.span_head(features)
+
+
+@pytest.mark.parametrize("use_pooled", [True, False])
+def test_factorized_span_head_equals_the_mlp_on_concatenated_span_features(model, data_dir, use_pooled) -> None:
     """span_hidden applies the MLP's first layer per subword; it must equal the MLP applied to
-    [first; last; mean; width] per span, and hidden_scores must equal scores(span_vectors)."""
+    [first; last; (mean;) width] per span, in values and in gradients (training uses it), and
+    hidden_scores must equal scores(span_vectors)."""
     from kogner.model.predictor import text_chunks
     from kogner.model.spans import collate
 
+    if not use_pooled:
+        torch.manual_seed(0)
+        model = KoGNER.from_encoder(None, ["Disease", "Chemical"], window_words=40, max_subwords=64, use_pooled=False)
     doc = load_dataset("ncbi-disease", "test", data_dir)[1]
     batch = collate(text_chunks(model, [doc.text]), model.config.max_span_width, model.tokenizer.pad_token_id)
-    model.eval()
-    with torch.inference_mode():
-        with autocast(model.device):  # the model's own precision (bf16 on CPUs that have it)
-            encoded = model.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
-        hidden = encoded.last_hidden_state.float()
-
-        def at(values: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-            return values.gather(1, positions.unsqueeze(-1).expand(-1, -1, values.size(-1)))
-
-        cumulative = torch.nn.functional.pad(hidden.cumsum(dim=1), (0, 0, 1, 0))
-        count = (batch.span_last - batch.span_first + 1).unsqueeze(-1)
-        mean = (at(cumulative, batch.span_last + 1) - at(cumulative, batch.span_first)) / count
-        width = model.width_embedding(batch.span_width)
-        features = torch.cat([at(hidden, batch.span_first), at(hidden, batch.span_last), mean, width], dim=-1)
-        expected = model.span_head(features)
-        vectors = model.span_vectors(batch)
-        types = model.type_vectors(model.types)
-        scores = model.hidden_scores(model.span_hidden(batch), types)
     mask = batch.span_mask
     assert mask.sum() > 100
+    model.eval()  # no dropout; gradients still flow
+    gradients = []
+    for vectors_of in (concatenated_span_vectors, KoGNER.span_vectors):
+        model.zero_grad()
+        vectors = vectors_of(model, batch)
+        vectors[mask].square().sum().backward()
+        gradients.append([p.grad.clone() for p in (model.span_head[0].weight, model.width_embedding.weight)])
+    with torch.no_grad():
+        types = model.type_vectors(model.types)
+        scores = model.hidden_scores(model.span_hidden(batch), types)
+        expected = concatenated_span_vectors(model, batch)
     assert torch.allclose(vectors[mask], expected[mask], atol=1e-5)
     assert torch.allclose(scores[mask], model.scores(expected, types)[mask], atol=1e-5)
+    for plain, factorized in zip(*gradients, strict=True):
+        assert plain.abs().max() > 0 and torch.allclose(plain, factorized, rtol=1e-3, atol=1e-3)
