@@ -20,7 +20,8 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,7 @@ FLAT_MAX = 100_000  # "auto" uses exact IndexFlatIP up to this many vectors, IVF
 # The alias index stays exact up to this many distinct aliases (1.5 GiB at 384 dims): nearest-alias
 # linking needs the true neighbours, and IVF at nprobe 32 of 442 lists lost them (acc@1 -1.4 points).
 ALIAS_FLAT_MAX = 1_000_000
+NEIGHBOUR_CACHE = 100_000  # nearest-alias answers kept per loaded index (~40 MiB at 32 neighbours)
 
 
 @dataclass
@@ -219,6 +221,8 @@ class EntityIndex:
         self.device = device
         self._encoder = encoder
         self._ids_of_row: dict[int, list[str]] | None = None
+        self._neighbour_cache: OrderedDict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._neighbour_lock = threading.Lock()
         self._prefixes_of_row: list[set[str]] | None = None
 
     @classmethod
@@ -292,24 +296,39 @@ class EntityIndex:
             return ((row, 1.0) for row in self.alias_rows.get(query, []))
 
         results = [self._first_links(exact(query), k, keep) for query in normalized]
-        # Alias embeddings only for mentions the dictionary left short of k entities, each
-        # distinct text encoded and searched once (a batch of documents repeats many mentions).
+        # Alias embeddings only for mentions the dictionary left short of k entities.
         short = [i for i, links in enumerate(results) if len(links) < k]
         if short:
             fetch = min(self.alias_index.ntotal, max(32, 8 * k) * (4 if allowed or wanted else 1))
-            queries = list(dict.fromkeys(normalized[i] for i in short))
-            scores, alias_rows = self.alias_index.search(self.encoder.encode(queries), fetch)
-            position = {query: p for p, query in enumerate(queries)}
+            found = self._alias_neighbours([normalized[i] for i in short], fetch)
             for i in short:
-                p = position[normalized[i]]
+                scores, alias_rows = found[normalized[i]]
                 neighbours = (
                     (row, float(score))
-                    for alias_row, score in zip(alias_rows[p], scores[p], strict=True)
+                    for alias_row, score in zip(alias_rows, scores, strict=True)
                     if alias_row >= 0
                     for row in self.rows_of_alias_vector[alias_row]
                 )
                 results[i] = self._first_links(itertools.chain(exact(normalized[i]), neighbours), k, keep)
         return results
+
+    def _alias_neighbours(self, queries: Sequence[str], fetch: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """(scores, alias rows) of the ``fetch`` nearest aliases of each normalized query. Each
+        distinct query not in the cache is encoded and searched once, all in one batch; the
+        cache keeps the last ``NEIGHBOUR_CACHE`` answers (corpora repeat their mentions)."""
+        with self._neighbour_lock:  # Beam may share one index between threads
+            cache = self._neighbour_cache
+            found = {q: cache[(q, fetch)] for q in dict.fromkeys(queries) if (q, fetch) in cache}
+            missing = [q for q in dict.fromkeys(queries) if q not in found]
+            if missing:
+                scores, alias_rows = self.alias_index.search(self.encoder.encode(missing), fetch)
+                found.update(zip(missing, zip(scores, alias_rows, strict=True), strict=True))
+            for query, neighbours in found.items():
+                cache[(query, fetch)] = neighbours
+                cache.move_to_end((query, fetch))
+            while len(cache) > NEIGHBOUR_CACHE:
+                cache.popitem(last=False)
+        return found
 
     def _first_links(self, candidates: Iterable[tuple[int, float]], k: int, keep: Callable[[int], bool]) -> list[Link]:
         """Links to the first ``k`` distinct entities of (row, score) ``candidates`` that ``keep`` accepts."""

@@ -140,6 +140,7 @@ def test_model_linking_reads_short_forms_through_the_text(data_dir: Path, index:
 def test_only_distinct_mentions_the_dictionary_leaves_short_of_k_are_encoded(
     index: EntityIndex, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    index = EntityIndex(index.path, encoder=index.encoder)  # a fresh neighbour cache
     encoded: list[list[str]] = []
     encode = index.encoder.encode
     monkeypatch.setattr(index.encoder, "encode", lambda texts, *a, **kw: encoded.append(list(texts)) or encode(texts))
@@ -148,6 +149,8 @@ def test_only_distinct_mentions_the_dictionary_leaves_short_of_k_are_encoded(
     assert encoded == [["infarction of the myocardium"]]
     assert [links[0].entity_id for links in results] == ["MESH:D009203"] * 3
     assert results[0][0].score == 1.0 > results[1][0].score == results[2][0].score
+    # a later call answers a text seen before from the index's cache: same links, no encoding
+    assert index.lookup(["infarction of the myocardium"], k=1) == results[1:2] and len(encoded) == 1
 
 
 def test_embedding_lookup_when_no_alias_matches(index: EntityIndex) -> None:
