@@ -138,6 +138,7 @@ def plot(results: dict, path: Path) -> None:
     figure, axes = plt.subplots(figsize=(6, 3.5))
     bars = axes.bar(list(runs), [run["abstracts_per_s"] for run in runs.values()], color=["grey"] + ["tab:blue"] * 9)
     axes.bar_label(bars, fmt="%.2f")
+    axes.margins(y=0.12)  # room for the tallest bar's label
     axes.set_ylabel("abstracts / s")
     axes.set_title(f"KoGNER annotation, {results['input']['documents']} abstracts, {results['machine']}")
     figure.tight_layout()
