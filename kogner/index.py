@@ -45,8 +45,11 @@ from kogner.teacher.text import arrow_to_vectors
 log = logging.getLogger(__name__)
 FLAT_MAX = 100_000  # "auto" uses exact IndexFlatIP up to this many vectors, IVF above
 # The alias index stays exact up to this many distinct aliases (1.5 GiB at 384 dims): nearest-alias
-# linking needs the true neighbours, and IVF at nprobe 32 of 442 lists lost them (acc@1 -1.4 points).
+# linking needs the true neighbours. On the dev KG (587,473 aliases) IVF at nprobe 32 of 442 lists
+# lost 1.4 points acc@1 on NCBI-disease, HNSW (M 32, efConstruction 64) 1.1 while answering ~30x
+# faster; ``alias_kind="hnsw"`` trades that for speed (bench/RESULTS.md, index section).
 ALIAS_FLAT_MAX = 1_000_000
+LOOKUP_FETCH = 128  # nearest aliases a filtered lookup (types or namespaces, k <= 4) reads
 NEIGHBOUR_CACHE = 100_000  # nearest-alias answers kept per loaded index (~40 MiB at 32 neighbours)
 
 
@@ -60,8 +63,10 @@ class Link:
     score: float
 
 
-def make_faiss_index(vectors: np.ndarray, kind: str = "auto") -> faiss.Index:
-    """An inner-product index over ``vectors``: "flat" (exact), "ivf" (IVF-Flat) or "hnsw"; "auto" by size."""
+def make_faiss_index(vectors: np.ndarray, kind: str = "auto", neighbours: int = 16) -> faiss.Index:
+    """An inner-product index over ``vectors``: "flat" (exact), "ivf" (IVF-Flat) or "hnsw"; "auto" by size.
+
+    ``neighbours``: how many neighbours a query will ask for (HNSW searches 4x as deep)."""
     n, dim = vectors.shape
     if kind == "auto":
         kind = "flat" if n <= FLAT_MAX else "ivf"
@@ -75,7 +80,8 @@ def make_faiss_index(vectors: np.ndarray, kind: str = "auto") -> faiss.Index:
         index.nprobe = min(32, nlist)
     elif kind == "hnsw":
         index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efSearch = 64
+        index.hnsw.efConstruction = 64
+        index.hnsw.efSearch = max(64, 4 * neighbours)  # saved with the index
     else:
         raise ValueError(f"unknown index kind {kind!r} (auto, flat, ivf, hnsw)")
     index.add(np.ascontiguousarray(vectors, dtype=np.float32))
@@ -98,11 +104,12 @@ def build_index(
     out_dir: str | Path,
     kind: str = "auto",
     encoder: str | TextEncoder | None = None,
+    alias_kind: str = "auto",
 ) -> Path:
     """Build the entity index of a teacher over its KG (``kg_dir`` None = the one teacher.json names).
 
-    ``kind`` is the teacher-vector index's kind; the alias index is exact ("flat") up to
-    ``ALIAS_FLAT_MAX`` distinct aliases and of ``kind`` above."""
+    ``kind`` is the teacher-vector index's kind; ``alias_kind`` the alias index's: "auto" is
+    exact ("flat") up to ``ALIAS_FLAT_MAX`` distinct aliases and of ``kind`` above."""
     teacher_dir, out_dir = Path(teacher_dir), Path(out_dir)
     meta_path = teacher_dir / "teacher.json"
     if not meta_path.is_file():
@@ -145,8 +152,10 @@ def build_index(
         pq.write_table(entities, tmp / "entities.parquet")
         np.save(tmp / "vectors.npy", vectors)
         faiss.write_index(make_faiss_index(vectors, kind), str(tmp / "teacher.faiss"))
-        alias_kind = "flat" if len(distinct) <= ALIAS_FLAT_MAX else kind
-        faiss.write_index(make_faiss_index(alias_vectors, alias_kind), str(tmp / "alias_vectors.faiss"))
+        if alias_kind == "auto":
+            alias_kind = "flat" if len(distinct) <= ALIAS_FLAT_MAX else kind
+        alias_index = make_faiss_index(alias_vectors, alias_kind, neighbours=LOOKUP_FETCH)
+        faiss.write_index(alias_index, str(tmp / "alias_vectors.faiss"))
         pq.write_table(aliases, tmp / "aliases.parquet")
         pq.write_table(xrefs, tmp / "xrefs.parquet")
         meta = {

@@ -15,7 +15,7 @@ import pytest
 
 from kogner.cli import main
 from kogner.datasets import load_dataset
-from kogner.index import EntityIndex, make_faiss_index
+from kogner.index import EntityIndex, build_index, make_faiss_index
 from kogner.kg.ids import priority
 from kogner.model import PredictedMention
 from kogner.model.linking import link_with_vectors
@@ -177,6 +177,15 @@ def test_index_kinds_find_exact_neighbours(kind: str, tmp_path: Path) -> None:
     faiss.write_index(make_faiss_index(vectors, kind), str(tmp_path / "x.faiss"))
     _, rows = faiss.read_index(str(tmp_path / "x.faiss")).search(vectors[:50], 1)
     assert (rows[:, 0] == np.arange(50)).mean() >= 0.9
+
+
+def test_an_hnsw_alias_index_links_like_the_exact_one(index_dir: Path, index: EntityIndex, tmp_path: Path) -> None:
+    meta = json.loads((index_dir / "index.json").read_text())
+    hnsw = EntityIndex.load(build_index(meta["teacher_dir"], None, tmp_path / "index", alias_kind="hnsw"))
+    assert json.loads((tmp_path / "index" / "index.json").read_text())["alias_kind"] == "hnsw"
+    assert isinstance(hnsw.alias_index, faiss.IndexHNSWFlat) and hnsw.alias_index.hnsw.efSearch >= 128
+    mentions = ["infarction of the myocardium", "aortic tissue", "coronary vessel disease", "valve of the heart"]
+    assert hnsw.lookup(mentions, k=3, types=["Disease"]) == index.lookup(mentions, k=3, types=["Disease"])
 
 
 def test_link_cli_prints_json(index_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -102,7 +102,14 @@ class BuildEntityIndex(Stage):
 
         teacher_dir = Path(self.input()["teacher"].path) / "teacher"
         kg_dir = Path(self.input()["kg"].path) / "kg"
-        index_dir = build_index(teacher_dir, kg_dir, out / "index", kind=self.section("index").get("kind", "auto"))
+        settings = self.section("index")
+        index_dir = build_index(
+            teacher_dir,
+            kg_dir,
+            out / "index",
+            kind=settings.get("kind", "auto"),
+            alias_kind=settings.get("alias_kind", "auto"),
+        )
         return {"entities": len(EntityIndex.load(index_dir).entity_ids)}
 
 

@@ -6,6 +6,8 @@ import argparse
 
 from kogner.index import build_index
 
+KINDS = ["auto", "flat", "ivf", "hnsw"]
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("index", help="entity index over teacher vectors and aliases")
@@ -14,8 +16,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("teacher_dir")
     build.add_argument("out_dir")
     build.add_argument("--kg", dest="kg_dir", help="KG directory (default: the one teacher.json records)")
-    build.add_argument("--kind", default="auto", choices=["auto", "flat", "ivf", "hnsw"])
+    build.add_argument("--kind", default="auto", choices=KINDS, help="teacher-vector index")
+    build.add_argument("--alias-kind", default="auto", choices=KINDS, help="alias index (auto: exact up to 1M)")
     build.add_argument("--encoder", help="alias text encoder (default: the teacher's encoder)")
     build.set_defaults(
-        func=lambda args: print(build_index(args.teacher_dir, args.kg_dir, args.out_dir, args.kind, args.encoder))
+        func=lambda args: print(
+            build_index(args.teacher_dir, args.kg_dir, args.out_dir, args.kind, args.encoder, args.alias_kind)
+        )
     )
