@@ -97,12 +97,14 @@ def plot(groups: dict[tuple[str, float], list[dict]], path: Path) -> None:
     width = 0.8 / len(lambdas)
     figure, axes = plt.subplots(figsize=(max(5, 2 * len(names)), 3.5))
     for number, lam in enumerate(lambdas):
+        label = f"λ = {lam:g}"  # on the first bar of this lambda, whichever dataset has it
         for i, name in enumerate(names):
             f1s = [100 * r["test_ner"]["f1"] for r in groups.get((name, lam), [])]
             if f1s:
                 x = i + number * width
-                axes.bar(x, statistics.mean(f1s), width, color=f"C{number}", label=f"λ = {lam:g}" if i == 0 else None)
+                axes.bar(x, statistics.mean(f1s), width, color=f"C{number}", label=label)
                 axes.scatter([x] * len(f1s), f1s, color="black", s=10, zorder=3)
+                label = None
     axes.set_xticks([i + width * (len(lambdas) - 1) / 2 for i in range(len(names))], names)
     low = min(100 * r["test_ner"]["f1"] for runs in groups.values() for r in runs)
     axes.set_ylim(max(0, low - 5), 100)
