@@ -327,8 +327,9 @@ class EntityIndex:
         cache keeps the last ``NEIGHBOUR_CACHE`` answers (corpora repeat their mentions)."""
         with self._neighbour_lock:  # Beam may share one index between threads
             cache = self._neighbour_cache
-            found = {q: cache[(q, fetch)] for q in dict.fromkeys(queries) if (q, fetch) in cache}
-            missing = [q for q in dict.fromkeys(queries) if q not in found]
+            distinct = list(dict.fromkeys(queries))
+            found = {q: cache[(q, fetch)] for q in distinct if (q, fetch) in cache}
+            missing = [q for q in distinct if q not in found]
             if missing:
                 scores, alias_rows = self.alias_index.search(self.encoder.encode(missing), fetch)
                 found.update(zip(missing, zip(scores, alias_rows, strict=True), strict=True))

@@ -70,8 +70,8 @@ def link_with_vectors(
 def link_mentions(
     model: KoGNER, texts: Sequence[str], mentions: Sequence[Sequence[PredictedMention]], batch_size: int = 16
 ) -> list[list[PredictedMention]]:
-    """The linking step on its own: re-encode the windows holding ``mentions`` (one list per
-    text) to get their span vectors, then link as ``predict`` does."""
+    """The linking step on its own, as ``predict`` links: in the "vector" strategy the windows
+    holding ``mentions`` (one list per text) are re-encoded for their span vectors first."""
     from kogner.model.predictor import batches, text_chunks
 
     needs_vectors = model.config.link_strategy == "vector" and model.student_projection is not None
@@ -106,5 +106,8 @@ def link_mentions(
                     for s in range(len(requested[used[position]])):
                         vectors[(used[position], s)] = span_vectors[b, s]
         model.train(was_training)
-    vectors_of = [[vectors.get(where.get((t, k))) for k in range(len(found))] for t, found in enumerate(mentions)]
+    vectors_of = [
+        [vectors.get(where[(t, k)]) if (t, k) in where else None for k in range(len(found))]
+        for t, found in enumerate(mentions)
+    ]
     return link_with_vectors(model, mentions, vectors_of, texts)
