@@ -138,3 +138,18 @@ def test_factorized_span_head_equals_the_mlp_on_concatenated_span_features(model
     assert torch.allclose(scores[mask], model.scores(expected, types)[mask], atol=1e-5)
     for plain, factorized in zip(*gradients, strict=True):
         assert plain.abs().max() > 0 and torch.allclose(plain, factorized, rtol=1e-3, atol=1e-3)
+
+
+def test_type_prompts_are_encoded_once_across_predict_calls_until_training_resumes(model, monkeypatch) -> None:
+    encoded: list[str] = []
+    original = model._type_prompt
+    monkeypatch.setattr(model, "_type_prompt", lambda name: encoded.append(name) or original(name))
+    model.train()  # drops whatever earlier tests cached
+    model.eval()  # as from_pretrained returns it, and as the Beam workers hold it
+    for _ in range(3):
+        model.predict(["Famotidine-associated delirium."], threshold=0.0, link=False)
+    assert encoded == ["Disease", "Chemical"]
+    model.train()  # the weights may change now: the next prediction encodes the prompts again
+    model.eval()
+    model.predict(["Famotidine-associated delirium."], threshold=0.0, link=False)
+    assert encoded == ["Disease", "Chemical"] * 2

@@ -160,7 +160,10 @@ class KoGNER(nn.Module):
         self.config.index_metadata = _index_metadata(index)
 
     def train(self, mode: bool = True) -> KoGNER:
-        self._type_cache.clear()
+        """Entering training drops the cached type vectors: the weights are about to change.
+        (``eval()`` keeps them, so repeated ``predict`` calls encode the type prompts once.)"""
+        if mode:
+            self._type_cache.clear()
         return super().train(mode)
 
     # ---- the network -------------------------------------------------------------------
