@@ -1,13 +1,14 @@
 """Throughput of the Beam annotation job against the bare encoder (bench/RESULTS.md ``annotate``).
 
-    nice -n 10 .venv/bin/python bench/annotate.py [--model MODEL_DIR] [--min-docs 3000] \\
-        [--workers 1 2] [--out workspace/bench/annotate]
+    nice -n 10 .venv/bin/python bench/annotate.py [--model MODEL_DIR] [--index INDEX_DIR] \\
+        [--min-docs 3000] [--workers 1 2] [--out workspace/bench/annotate]
 
 Input: the real PubTator corpora and the MEDLINE file of the data directory, read by the
 pipeline as they are (one shard per file; shards repeated under new names until there are
 ``--min-docs`` abstracts). Model: ``--model``, or a fresh KoGNER on the default MiniLM
 encoder (the same network as a trained one, so the same cost per window; an untrained
-model proposes more mentions, which only adds decoding work).
+model proposes more mentions, which only adds decoding work). ``--index``: link against this
+entity index instead of the one the model names (e.g. the same KG with an HNSW alias index).
 
 Measured, in order, each written to ``OUT/results.json`` as soon as it is known:
 1. ceiling: the bare encoder forward pass over the pipeline's own windows (same texts,
@@ -102,6 +103,8 @@ def encoder_ceiling(model: KoGNER, texts: list[str], batch_size: int) -> dict[st
 def pipeline_child(args: argparse.Namespace) -> None:
     """(In a fresh process) a 1-document run, then the full run; prints timings and RSS."""
     common = ["--model", args.model, "--batch_size", str(args.batch_size), "--runner", "DirectRunner"]
+    if args.index:
+        common += ["--index", args.index]
     if args.workers > 1:
         common += ["--direct_running_mode", "multi_processing", "--direct_num_workers", str(args.workers)]
     started = time.perf_counter()
@@ -149,6 +152,7 @@ def plot(results: dict, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="KoGNER model directory (default: fresh model on MiniLM)")
+    parser.add_argument("--index", help="entity index for linking (default: the one the model names)")
     parser.add_argument("--min-docs", type=int, default=3000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--batch-size", type=int, default=32)
@@ -159,7 +163,7 @@ def main() -> None:
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    results: dict = {"machine": f"{os.cpu_count()} cores", "batch_size": args.batch_size}
+    results: dict = {"machine": f"{os.cpu_count()} cores", "batch_size": args.batch_size, "index": args.index}
 
     def record(key: str, value: object) -> None:
         results[key] = value
@@ -196,7 +200,7 @@ def main() -> None:
     for workers in args.workers:
         command = [sys.executable, __file__, "_pipeline", "--model", model_dir, "--input", str(work / "inputs" / "*")]
         command += ["--tiny-input", str(tiny), "--out", str(work / f"out-{workers}"), "--workers", str(workers)]
-        command += ["--batch-size", str(args.batch_size)]
+        command += ["--batch-size", str(args.batch_size)] + (["--index", args.index] if args.index else [])
         child = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
         measured = json.loads(child.stdout.strip().splitlines()[-1])
         seconds = measured["full_seconds"] - measured["startup_seconds"]
@@ -230,6 +234,7 @@ if __name__ == "__main__":
             child_parser.add_argument(option, required=True)
         child_parser.add_argument("--workers", type=int, default=1)
         child_parser.add_argument("--batch-size", type=int, default=32)
+        child_parser.add_argument("--index")
         pipeline_child(child_parser.parse_args(sys.argv[2:]))
     else:
         main()
