@@ -121,13 +121,16 @@ def summary(out: Path) -> str:
     if groups:
         plot(groups, out / "grid.png")
     lines = [
-        "| dataset | λ | seeds | test NER F1 | NER+linking F1 | s/epoch | sentences/s | words/s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| dataset | λ | seeds | test NER F1 | by type (F1) | NER+linking F1 | s/epoch | sentences/s | words/s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for (name, lam), runs in groups.items():
         linking = [r["test_linking"]["f1"] for r in runs if r.get("test_linking")]
+        types = sorted(runs[0]["test_ner"]["per_type"])
+        by_type = ", ".join(f"{t} {_mean_sd([r['test_ner']['per_type'][t]['f1'] for r in runs])}" for t in types)
         lines.append(
             f"| {name} | {lam:g} | {len(runs)} | {_mean_sd([r['test_ner']['f1'] for r in runs])} | "
+            f"{by_type if len(types) > 1 else '-'} | "
             f"{_mean_sd(linking) if linking else '-'} | "
             f"{statistics.mean(r['train_seconds_per_epoch'] for r in runs):.0f} | "
             f"{statistics.mean(r['sentences_per_second'] for r in runs):.1f} | "
