@@ -324,15 +324,18 @@ class EntityIndex:
     def _alias_neighbours(self, queries: Sequence[str], fetch: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """(scores, alias rows) of the ``fetch`` nearest aliases of each normalized query. Each
         distinct query not in the cache is encoded and searched once, all in one batch; the
-        cache keeps the last ``NEIGHBOUR_CACHE`` answers (corpora repeat their mentions)."""
-        with self._neighbour_lock:  # Beam may share one index between threads
-            cache = self._neighbour_cache
-            distinct = list(dict.fromkeys(queries))
+        cache keeps the last ``NEIGHBOUR_CACHE`` answers (corpora repeat their mentions). The
+        lock guards the cache only: threads sharing the index (Beam may) encode and search at
+        the same time."""
+        distinct = list(dict.fromkeys(queries))
+        cache = self._neighbour_cache
+        with self._neighbour_lock:
             found = {q: cache[(q, fetch)] for q in distinct if (q, fetch) in cache}
-            missing = [q for q in distinct if q not in found]
-            if missing:
-                scores, alias_rows = self.alias_index.search(self.encoder.encode(missing), fetch)
-                found.update(zip(missing, zip(scores, alias_rows, strict=True), strict=True))
+        missing = [q for q in distinct if q not in found]
+        if missing:
+            scores, alias_rows = self.alias_index.search(self.encoder.encode(missing), fetch)
+            found.update(zip(missing, zip(scores, alias_rows, strict=True), strict=True))
+        with self._neighbour_lock:
             for query, neighbours in found.items():
                 cache[(query, fetch)] = neighbours
                 cache.move_to_end((query, fetch))

@@ -4,7 +4,9 @@ terms): build, save/load, search, lookups, ties, abbreviations, xrefs, CLI."""
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -209,3 +211,22 @@ def test_link_cli_reads_the_document_and_namespaces(
 def test_missing_index_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["link", str(tmp_path), "heart attack"]) == 2
     assert "index.json" in capsys.readouterr().err
+
+
+def test_threads_sharing_an_index_encode_at_the_same_time(index: EntityIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The neighbour cache's lock must not be held while encoding: two threads looking up
+    different texts both reach the encoder before either leaves it, and both get their links."""
+    index = EntityIndex(index.path, encoder=index.encoder)  # a fresh neighbour cache
+    both_inside = threading.Barrier(2, timeout=30)
+    encode = index.encoder.encode
+
+    def encode_when_both_are_inside(texts, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        both_inside.wait()  # raises BrokenBarrierError if the other thread cannot get in
+        return encode(texts)
+
+    monkeypatch.setattr(index.encoder, "encode", encode_when_both_are_inside)
+    with ThreadPoolExecutor(2) as pool:
+        # neither text is an exact alias, so both go to the encoder
+        texts = ("infarction of the myocardium", "aortic tissue")
+        results = [future.result() for future in [pool.submit(index.lookup, [text], 1) for text in texts]]
+    assert results[0][0][0].entity_id == "MESH:D009203" and results[1][0]
