@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import torch
 
 from kogner.abbreviations import expand_in_documents
 from kogner.encoder import TextEncoder
@@ -51,6 +52,7 @@ FLAT_MAX = 100_000  # "auto" uses exact IndexFlatIP up to this many vectors, IVF
 ALIAS_FLAT_MAX = 1_000_000
 LOOKUP_FETCH = 128  # nearest aliases a filtered lookup (types or namespaces, k <= 4) reads
 NEIGHBOUR_CACHE = 100_000  # nearest-alias answers kept per loaded index (~40 MiB at 32 neighbours)
+SCORE_BLOCK = 1 << 25  # query x vector scores computed at once by ``nearest`` (128 MiB of float32)
 
 
 @dataclass
@@ -86,6 +88,31 @@ def make_faiss_index(vectors: np.ndarray, kind: str = "auto", neighbours: int = 
         raise ValueError(f"unknown index kind {kind!r} (auto, flat, ivf, hnsw)")
     index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     return index
+
+
+def nearest(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, rows), each (queries, k), of the ``k`` vectors of ``index`` nearest each query,
+    as ``index.search`` gives them (rows -1 past the index's size). An exact inner-product
+    index on the CPU is searched with PyTorch instead: one matrix product and top-k per block
+    of queries over the index's own vectors (no copy). The answers are the same, several
+    times sooner than faiss-cpu's flat search here (bench/RESULTS.md, annotate section)."""
+    if not isinstance(index, faiss.IndexFlat) or index.metric_type != faiss.METRIC_INNER_PRODUCT:
+        return index.search(queries, k)
+    scores = np.full((len(queries), k), -np.finfo(np.float32).max, dtype=np.float32)
+    rows = np.full((len(queries), k), -1, dtype=np.int64)
+    found = min(k, index.ntotal)
+    if found == 0 or len(queries) == 0:
+        return scores, rows
+    stored = faiss.rev_swig_ptr(index.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
+    vectors = torch.from_numpy(stored)
+    block = max(1, SCORE_BLOCK // index.ntotal)
+    with torch.inference_mode():
+        for start in range(0, len(queries), block):
+            products = torch.from_numpy(queries[start : start + block]) @ vectors.T
+            top = products.topk(found, dim=1)
+            scores[start : start + block, :found] = top.values.numpy()
+            rows[start : start + block, :found] = top.indices.numpy()
+    return scores, rows
 
 
 def to_device(index: faiss.Index, device: str | None) -> faiss.Index:
@@ -266,7 +293,7 @@ class EntityIndex:
         vectors = np.ascontiguousarray(np.atleast_2d(vectors), dtype=np.float32)
         if vectors.shape[1] != self.dim:
             raise ValueError(f"query vectors have dim {vectors.shape[1]}, the index has {self.dim}")
-        scores, rows = self.teacher_index.search(vectors, k)
+        scores, rows = nearest(self.teacher_index, vectors, k)
         return [
             [self.link(r, s) for r, s in zip(rs, ss, strict=True) if r >= 0]
             for rs, ss in zip(rows, scores, strict=True)
@@ -333,7 +360,7 @@ class EntityIndex:
             found = {q: cache[(q, fetch)] for q in distinct if (q, fetch) in cache}
         missing = [q for q in distinct if q not in found]
         if missing:
-            scores, alias_rows = self.alias_index.search(self.encoder.encode(missing), fetch)
+            scores, alias_rows = nearest(self.alias_index, self.encoder.encode(missing), fetch)
             found.update(zip(missing, zip(scores, alias_rows, strict=True), strict=True))
         with self._neighbour_lock:
             for query, neighbours in found.items():

@@ -15,9 +15,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from kogner import index as index_module
 from kogner.cli import main
 from kogner.datasets import load_dataset
-from kogner.index import EntityIndex, build_index, make_faiss_index
+from kogner.index import EntityIndex, build_index, make_faiss_index, nearest
 from kogner.kg.ids import priority
 from kogner.model import PredictedMention
 from kogner.model.linking import link_with_vectors
@@ -181,13 +182,36 @@ def test_index_kinds_find_exact_neighbours(kind: str, tmp_path: Path) -> None:
     assert (rows[:, 0] == np.arange(50)).mean() >= 0.9
 
 
+def test_nearest_answers_an_exact_index_as_faiss_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    vectors = np.random.default_rng(1).standard_normal((3000, 48)).astype(np.float32)
+    queries = np.random.default_rng(2).standard_normal((70, 48)).astype(np.float32)
+    flat = make_faiss_index(vectors, "flat")
+    expected_scores, expected_rows = flat.search(queries, 10)
+    monkeypatch.setattr(index_module, "SCORE_BLOCK", 3000 * 16)  # five blocks of 16 queries
+    scores, rows = nearest(flat, queries, 10)
+    assert (rows == expected_rows).all() and np.allclose(scores, expected_scores, atol=1e-4)
+    # past the index's size: rows -1, as faiss pads them
+    small = make_faiss_index(vectors[:3], "flat")
+    assert nearest(small, queries[:2], 5)[1].tolist() == small.search(queries[:2], 5)[1].tolist()
+    assert nearest(small, queries[:0], 5)[1].shape == (0, 5)
+
+
 def test_an_hnsw_alias_index_links_like_the_exact_one(index_dir: Path, index: EntityIndex, tmp_path: Path) -> None:
     meta = json.loads((index_dir / "index.json").read_text())
     hnsw = EntityIndex.load(build_index(meta["teacher_dir"], None, tmp_path / "index", alias_kind="hnsw"))
     assert json.loads((tmp_path / "index" / "index.json").read_text())["alias_kind"] == "hnsw"
     assert isinstance(hnsw.alias_index, faiss.IndexHNSWFlat) and hnsw.alias_index.hnsw.efSearch >= 128
     mentions = ["infarction of the myocardium", "aortic tissue", "coronary vessel disease", "valve of the heart"]
-    assert hnsw.lookup(mentions, k=3, types=["Disease"]) == index.lookup(mentions, k=3, types=["Disease"])
+    approximate, exact = (i.lookup(mentions, k=3, types=["Disease"]) for i in (hnsw, index))
+    assert [[link.entity_id for link in links] for links in approximate] == [
+        [link.entity_id for link in links] for links in exact
+    ]
+    # the exact index scores with PyTorch, HNSW with faiss: equal up to float rounding
+    assert np.allclose(
+        [[link.score for link in links] for links in approximate],
+        [[link.score for link in links] for links in exact],
+        atol=1e-5,
+    )
 
 
 def test_link_cli_prints_json(index_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
