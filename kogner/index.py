@@ -48,7 +48,8 @@ FLAT_MAX = 100_000  # "auto" uses exact IndexFlatIP up to this many vectors, IVF
 # The alias index stays exact up to this many distinct aliases (1.5 GiB at 384 dims): nearest-alias
 # linking needs the true neighbours. On the dev KG (587,473 aliases) IVF at nprobe 32 of 442 lists
 # lost 1.4 points acc@1 on NCBI-disease, HNSW (M 32, efConstruction 64) 1.1 while answering ~30x
-# faster; ``alias_kind="hnsw"`` trades that for speed (bench/RESULTS.md, index section).
+# faster than faiss's exact search (the PyTorch search of ``nearest`` is itself ~5x faster than
+# that); ``alias_kind="hnsw"`` trades that for speed (bench/RESULTS.md, index section).
 ALIAS_FLAT_MAX = 1_000_000
 LOOKUP_FETCH = 128  # nearest aliases a filtered lookup (types or namespaces, k <= 4) reads
 NEIGHBOUR_CACHE = 100_000  # nearest-alias answers kept per loaded index (~40 MiB at 32 neighbours)
