@@ -1,7 +1,7 @@
 """NER benchmark grid: datasets x lambda_dist x seeds, one JSON result per run (resumable).
 
     python bench/ner.py --out bench/results/ner [--datasets ncbi-disease,...] [--lambdas 0,0.5]
-        [--seeds 13,14,15] [--epochs 10] [--max-train-docs N] [--test-limit N] [--index-dir DIR]
+        [--seeds 13,14,15] [--epochs 10] [--batch-size 16] [--max-train-docs N] [--test-limit N] [--index-dir DIR]
     python bench/ner.py --out bench/results/ner --summary   # the markdown table of what ran, and OUT/grid.png
 
 Each run trains with ``kogner.training.train`` (itself resumable from its checkpoint),
@@ -43,6 +43,7 @@ def run_one(name: str, lambda_dist: float, seed: int, args: argparse.Namespace) 
         datasets=datasets,
         type_map=type_map,
         epochs=args.epochs,
+        batch_size=args.batch_size,
         lambda_dist=lambda_dist,
         index_dir=args.index_dir,
         seed=seed,
@@ -151,6 +152,7 @@ def main() -> None:
     parser.add_argument("--lambdas", default="0,0.5")
     parser.add_argument("--seeds", default="13,14,15")
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="training chunks per step")
     parser.add_argument("--encoder")
     parser.add_argument("--index-dir")
     parser.add_argument("--data-dir")
