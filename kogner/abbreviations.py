@@ -23,10 +23,15 @@ _LONG_FORM_WORDS = re.compile(r"[^\s-]+")
 
 
 class Abbreviation(NamedTuple):
-    """A short form and the long form it abbreviates."""
+    """A short form, the long form it abbreviates, and where that long form starts in the text."""
 
     short: str
     long: str
+    long_start: int
+
+    @property
+    def long_end(self) -> int:
+        return self.long_start + len(self.long)
 
 
 def find_abbreviations(text: str) -> list[Abbreviation]:
@@ -41,16 +46,20 @@ def find_abbreviations(text: str) -> list[Abbreviation]:
         clause = max(text.rfind(". ", start, open_paren), text.rfind(", ", start, open_paren))
         long_candidate = text[clause + 2 if clause >= 0 else start : open_paren]
         short_candidate = re.split(r", |; ", text[open_paren + 1 : close_paren])[0]
+        long_candidate_end = open_paren
         if len(short_candidate.split()) > 2 or len(short_candidate) > len(long_candidate):
             words = text[start : open_paren - 1].split()
             long_candidate, short_candidate = short_candidate, words[-1] if words else ""
+            long_candidate_end = open_paren + 1 + len(long_candidate)
             if not any(c.isupper() for c in short_candidate):
                 short_candidate = ""
         short_candidate, long_candidate = short_candidate.strip(), long_candidate.strip()
         if _valid_short_form(short_candidate):
             long_form = _best_long_form(short_candidate, long_candidate)
             if long_form is not None and _plausible(short_candidate, long_form):
-                found.append(Abbreviation(short_candidate, long_form))
+                # the long form is a suffix of its (stripped) candidate, which ends before long_candidate_end
+                long_start = text.rfind(long_form, 0, long_candidate_end)
+                found.append(Abbreviation(short_candidate, long_form, long_start))
         start = close_paren + 1
     return found
 
@@ -59,7 +68,7 @@ def definitions(text: str) -> dict[str, str]:
     """Short form -> long form for the abbreviations defined in ``text`` (first definition wins);
     other short forms inside a long form are spelled out ("isolated DMS (IDMS)")."""
     defined: dict[str, str] = {}
-    for short, long in find_abbreviations(text):
+    for short, long, _ in find_abbreviations(text):
         defined.setdefault(short, long)
     return {short: expand(long, {s: f for s, f in defined.items() if s != short}) for short, long in defined.items()}
 

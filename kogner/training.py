@@ -4,12 +4,14 @@
 documents into sentence chunks, and optimizes L = L_lang + λ·L_dist with AdamW (separate
 encoder/head learning rates, warmup + linear decay, clipping, accumulation), batches of
 similar length, autocast on CUDA, deterministic on CPU. After each epoch it tunes the
-decision threshold on the dev split, logs metrics (JSON Lines + a PNG of the curves),
-writes a resumable checkpoint, keeps the best model by dev F1 and stops early.
+decision threshold (and whether to harmonize abbreviations) on the dev split, logs
+metrics (JSON Lines + a PNG of the curves), writes a resumable checkpoint, keeps the best
+model by dev F1 and stops early.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -31,6 +33,7 @@ from kogner.documents import Document, Mention
 from kogner.errors import InputFormatError
 from kogner.io import atomic_dir, atomic_path
 from kogner.model import KoGNER, PredictedMention
+from kogner.model.decoding import harmonize_abbreviations
 from kogner.model.modeling import distillation_loss, span_type_loss
 from kogner.model.spans import Chunk, SpanBatch, collate, make_chunks, training_ranges
 
@@ -362,6 +365,7 @@ def train(config: TrainConfig) -> Path:
         if improved:
             state["best_f1"] = dev["dev_f1"]
             model.config.threshold = dev["threshold"]
+            model.config.abbreviation_consistency = dev["abbreviation_consistency"]
             model.save_pretrained(out / "model")
         save_checkpoint(out, model, optimizer, scheduler, state)
         plot_curves(metrics_path, out / "training_curves.png")
@@ -441,24 +445,41 @@ def choose_link_strategy(model: KoGNER, corpora: Sequence[Corpus]) -> dict[str, 
 
 
 def test(model: KoGNER, corpora: Sequence[Corpus], batch_size: int = 32) -> dict[str, Any]:
-    """Dev F1 per corpus at the threshold that maximizes their mean (tuned on dev)."""
-    from kogner.evaluation import score_documents
-
+    """Dev F1 per corpus at the decision settings that maximize their mean (``tune_decisions``)."""
     candidates = {}
     for corpus in corpora:
         texts = [doc.text for doc in corpus.dev]
         candidates[corpus.name] = model.predict(
-            texts, corpus.types, threshold=THRESHOLDS[0], batch_size=batch_size, link=False
+            texts,
+            corpus.types,
+            threshold=THRESHOLDS[0],
+            batch_size=batch_size,
+            link=False,
+            abbreviation_consistency=False,
         )
+    return tune_decisions(corpora, candidates)
+
+
+def tune_decisions(corpora: Sequence[Corpus], candidates: dict[str, list[list[PredictedMention]]]) -> dict[str, Any]:
+    """The threshold and abbreviation consistency (off unless it raises F1) that maximize the
+    mean dev F1 of ``candidates`` (per corpus name, each dev document's decoded mentions at the
+    lowest threshold), with that F1 per corpus."""
+    from kogner.evaluation import score_documents
+
     best: dict[str, Any] = {"dev_f1": -1.0}
-    for threshold in THRESHOLDS:
+    for consistency, threshold in itertools.product((False, True), THRESHOLDS):
         f1 = {}
         for corpus in corpora:
             predicted = [[m for m in found if m.score >= threshold] for found in candidates[corpus.name]]
+            if consistency:
+                predicted = [
+                    harmonize_abbreviations(d.text, found) for d, found in zip(corpus.dev, predicted, strict=True)
+                ]
             f1[corpus.name] = score_documents(corpus.dev, to_documents(corpus.dev, predicted))["ner"]["f1"]
         mean = sum(f1.values()) / len(f1)
         if mean > best["dev_f1"]:
-            best = {"dev_f1": round(mean, 6), "threshold": threshold, "dev_f1_per_corpus": f1}
+            best = {"dev_f1": round(mean, 6), "threshold": threshold, "abbreviation_consistency": consistency}
+            best["dev_f1_per_corpus"] = f1
     return best
 
 

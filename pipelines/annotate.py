@@ -36,6 +36,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from kogner.documents import Document
 from kogner.model import PredictedMention
+from kogner.model.decoding import harmonize_abbreviations
 from pipelines import shards as shard_io
 from pipelines.handler import KoGNERModelHandler, load_model
 from pipelines.io import (
@@ -71,6 +72,7 @@ class Settings:
     window_words: int
     window_overlap: int
     decoding: str = "greedy"
+    abbreviation_consistency: bool = False
     batch_size: int = 32
     threshold: float | None = None
     types: tuple[str, ...] = ()
@@ -188,7 +190,7 @@ class Predict(beam.PTransform):
         return (
             {"document": split.documents, "found": found, "failed": failed}
             | "GroupWindows" >> beam.CoGroupByKey()
-            | "Merge" >> beam.Map(_merge, s.decoding)
+            | "Merge" >> beam.Map(_merge, s.decoding, s.abbreviation_consistency)
         )
 
 
@@ -232,14 +234,19 @@ def _keyed_failures(failure: tuple[Sequence[TextWindow], BaseException]) -> Iter
         yield window.key, f"inference failed: {type(error).__name__}: {error}"
 
 
-def _merge(element: tuple[DocKey, dict[str, list]], decoding: str) -> tuple[DocKey, AnnotatedDocument | DeadLetter]:
+def _merge(
+    element: tuple[DocKey, dict[str, list]], decoding: str, abbreviation_consistency: bool
+) -> tuple[DocKey, AnnotatedDocument | DeadLetter]:
     key, groups = element
     [(document, expected)] = groups["document"]
     if groups["failed"]:
         return key, DeadLetter(document.id, f"record {key[1]}", "inference", groups["failed"][0])
     if len(groups["found"]) != expected:
         raise ReconciliationError(f"document {document.id}: {len(groups['found'])} of {expected} windows came back")
-    return key, AnnotatedDocument(key, document, merge_windows(groups["found"], decoding), expected)
+    mentions = merge_windows(groups["found"], decoding)
+    if abbreviation_consistency:
+        mentions = harmonize_abbreviations(document.text, mentions)
+    return key, AnnotatedDocument(key, document, mentions, expected)
 
 
 class Link(beam.PTransform):
@@ -468,6 +475,7 @@ def settings_from_args(args: argparse.Namespace, options: PipelineOptions) -> Se
         window_words=args.window_words or int(config.get("window_words", 128)),
         window_overlap=args.window_overlap or int(config.get("window_overlap", 16)),
         decoding=str(config.get("decoding", "greedy")),
+        abbreviation_consistency=bool(config.get("abbreviation_consistency", False)),
         batch_size=args.batch_size,
         threshold=args.threshold,
         types=tuple(t for t in (args.types or "").split(",") if t),

@@ -89,6 +89,7 @@ class KoGNERModelHandler(ModelHandler[TextWindow, PredictionResult, KoGNER]):
             threshold=self._threshold,
             batch_size=max(self._batch_size, len(batch)),
             link=False,
+            abbreviation_consistency=False,  # a document-level step, after the windows are merged
         )
         return [PredictionResult(window, mentions) for window, mentions in zip(batch, found, strict=True)]
 

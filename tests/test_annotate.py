@@ -15,7 +15,7 @@ from kogner.documents import Document
 from kogner.model import PredictedMention
 from kogner.text import word_spans
 from pipelines import shards
-from pipelines.annotate import BatchByLength
+from pipelines.annotate import BatchByLength, _merge
 from pipelines.io import DeadLetter, guess_format, iter_shard, shard_name
 from pipelines.shards import find_shards
 from pipelines.windows import document_windows, merge_windows, to_document_offsets, word_count
@@ -64,6 +64,23 @@ def test_merge_keeps_a_mention_seen_by_two_windows_once_with_its_best_score(docu
     merged = merge_windows([(second, [in_second]), (first, [in_first, lone])])
     assert [(m.start, m.end, m.score) for m in merged] == [(lone_start, lone_end, 0.55), (start, end, 0.7)]
     assert all(m.text == text[m.start : m.end] for m in merged)
+
+
+def test_merge_harmonizes_abbreviations_across_windows_when_the_model_says_so(data_dir: Path) -> None:
+    # BC5CDR PMID 23949582: "Ifosfamide (IFO) ..." and IFO again in later windows (gold: all Chemical)
+    [document] = [d for d in read_corpus(data_dir / "ner/BC5CDR/pubtator/test.txt") if d.id == "23949582"]
+    gold_ifos = {(m.start, m.end) for m in document.mentions if m.text == "IFO" and m.type == "Chemical"}
+    windows = document_windows(("s", 1), document, max_words=40, overlap=8)
+    found = [(w, []) for w in windows]
+    start = document.text.index("Ifosfamide (IFO)")
+    found[0] = (windows[0], [_mention(windows[0].text, start - windows[0].start, start + 10 - windows[0].start, 0.9)])
+    element = (("s", 1), {"document": [(document, len(windows))], "found": found, "failed": []})
+    _, plain = _merge(element, "greedy", False)
+    _, harmonized = _merge(element, "greedy", True)
+    assert [m.text for m in plain.mentions] == ["Ifosfamide"]
+    ifos = [m for m in harmonized.mentions if m.text == "IFO"]
+    assert {(m.start, m.end) for m in ifos} == gold_ifos and len(gold_ifos) == 7
+    assert all(m.type == "Chemical" and m.score == 0.9 for m in ifos)
 
 
 def test_shard_names_and_formats(tmp_path: Path, data_dir: Path) -> None:

@@ -6,12 +6,23 @@ import numpy as np
 import pytest
 import torch
 
+from kogner.abbreviations import find_abbreviations
 from kogner.datasets import load_dataset
 from kogner.errors import InputFormatError
+from kogner.evaluation import score_documents
 from kogner.index import EntityIndex
-from kogner.model import KoGNER
+from kogner.model import KoGNER, PredictedMention
 from kogner.model.spans import collate
-from kogner.training import Corpus, TrainConfig, batch_loss, build_chunks, choose_link_strategy, map_types
+from kogner.training import (
+    Corpus,
+    TrainConfig,
+    batch_loss,
+    build_chunks,
+    choose_link_strategy,
+    map_types,
+    to_documents,
+    tune_decisions,
+)
 
 NCBI_TYPES = dict.fromkeys(["SpecificDisease", "DiseaseClass", "Modifier", "CompositeMention"], "Disease")
 
@@ -96,3 +107,19 @@ def test_link_strategy_is_chosen_on_dev_gold_mentions(data_dir, mesh_index_dir) 
     assert set(accuracy) == {"alias", "vector"} and accuracy["alias"] > accuracy["vector"]
     assert model.config.link_strategy == "alias"
     assert choose_link_strategy(model, [Corpus("no-ids", [], [doc], ["Disease"])]) == {}
+
+
+def test_dev_tuning_picks_the_threshold_and_abbreviation_consistency_that_raise_f1(data_dir) -> None:
+    dev = map_types(load_dataset("ncbi-disease", "dev", data_dir), NCBI_TYPES)
+    corpus = Corpus("ncbi-disease", [], dev, ["Disease"])
+    gold = [[PredictedMention(m.start, m.end, m.text, m.type, 0.9) for m in doc.mentions] for doc in dev]
+    noise = [[PredictedMention(0, 1, doc.text[:1], "Disease", 0.1)] for doc in dev]  # wrong, low score
+    exact = tune_decisions([corpus], {corpus.name: [g + n for g, n in zip(gold, noise, strict=True)]})
+    assert exact["dev_f1"] == 1.0 and exact["threshold"] > 0.1 and exact["abbreviation_consistency"] is False
+    # a model that found the long forms but missed every bare short form: harmonizing wins them back
+    shorts = [{a.short for a in find_abbreviations(doc.text)} for doc in dev]
+    missed = [[m for m in found if m.text not in s] for found, s in zip(gold, shorts, strict=True)]
+    assert sum(map(len, missed)) < sum(map(len, gold)) - 20
+    plain_f1 = score_documents(dev, to_documents(dev, missed))["ner"]["f1"]
+    tuned = tune_decisions([corpus], {corpus.name: missed})
+    assert tuned["abbreviation_consistency"] is True and tuned["dev_f1"] > plain_f1 + 0.02

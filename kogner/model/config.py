@@ -18,6 +18,9 @@ class KoGNERConfig(PretrainedConfig):
     space). ``link_strategy`` is "vector" (nearest teacher vector of P_s(span); alias
     lookup below ``link_min_score``) or "alias" (the alias lookup alone); training picks the
     one that links more dev gold mentions correctly (``kogner.training.choose_link_strategy``).
+    ``abbreviation_consistency`` makes each text's mentions agree with the abbreviations it
+    defines (``kogner.model.decoding.harmonize_abbreviations``); training turns it on when
+    that raises dev F1.
     """
 
     model_type = "kogner"
@@ -38,6 +41,7 @@ class KoGNERConfig(PretrainedConfig):
         pos_weight: float = 5.0,
         threshold: float = 0.5,
         decoding: str = "greedy",
+        abbreviation_consistency: bool = False,
         max_subwords: int = 256,
         window_words: int = 128,
         window_overlap: int = 16,
@@ -63,6 +67,7 @@ class KoGNERConfig(PretrainedConfig):
         self.pos_weight = pos_weight
         self.threshold = threshold
         self.decoding = decoding
+        self.abbreviation_consistency = abbreviation_consistency
         self.max_subwords = max_subwords
         self.window_words = window_words
         self.window_overlap = window_overlap

@@ -1,11 +1,13 @@
-"""Predicted mentions and how overlapping candidates are resolved."""
+"""Predicted mentions, how overlapping candidates are resolved, and abbreviation consistency."""
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 
+from kogner.abbreviations import find_abbreviations
 from kogner.documents import Mention
 
 
@@ -84,3 +86,29 @@ def decode(mentions: Iterable[PredictedMention], mode: str = "greedy") -> list[P
     if mode not in DECODERS:
         raise ValueError(f"unknown decoding {mode!r}; choose one of {sorted(DECODERS)}")
     return DECODERS[mode](mentions)
+
+
+def harmonize_abbreviations(text: str, mentions: Sequence[PredictedMention]) -> list[PredictedMention]:
+    """``mentions`` of one document made consistent with the abbreviations it defines
+    ("long form (SF)", Schwartz & Hearst), in text order.
+
+    Where a mention is exactly a long form, every free occurrence of the short form (as a
+    word of its own: not inside "non-FAP") becomes a mention of its type and score (the
+    model saw the long form; the bare short form elsewhere is easy to miss). A mention on
+    part of a long form does not spread ("colorectal cancer" inside the gene "deleted in
+    colorectal cancer (DCC)"). Where no mention touches the long form, mentions whose text
+    is the short form are dropped (the model judged the long form not an entity of any
+    type). Other mentions are kept as they are."""
+    found = list(mentions)
+    for abbreviation in find_abbreviations(text):
+        start, end = abbreviation.long_start, abbreviation.long_end
+        touching = [m for m in found if m.start < end and start < m.end]
+        exact = [m for m in touching if (m.start, m.end) == (start, end)]
+        if exact:
+            source = max(exact, key=lambda m: m.score)
+            for match in re.finditer(rf"(?<![\w-]){re.escape(abbreviation.short)}(?![\w-])", text):
+                if not any(m.start < match.end() and match.start() < m.end for m in found):
+                    found.append(replace(source, start=match.start(), end=match.end(), text=match.group(0)))
+        elif not touching:
+            found = [m for m in found if m.text != abbreviation.short]
+    return sorted(found, key=lambda m: (m.start, m.end))

@@ -264,11 +264,14 @@ class KoGNER(nn.Module):
         link: bool = True,
         decoding: str | None = None,
         progress: bool = False,
+        abbreviation_consistency: bool | None = None,
     ) -> list[list[PredictedMention]]:
-        """Mentions of ``types`` (default: the model's) in each text, linked when an index is attached."""
+        """Mentions of ``types`` (default: the model's) in each text, linked when an index is attached.
+        Each text is one document: abbreviations defined in it are resolved within it
+        (``abbreviation_consistency``, default: the model's setting)."""
         from kogner.model.predictor import predict
 
-        return predict(self, texts, types, threshold, batch_size, link, decoding, progress)
+        return predict(self, texts, types, threshold, batch_size, link, decoding, progress, abbreviation_consistency)
 
     def link_mentions(
         self, texts: Sequence[str], mentions: Sequence[Sequence[PredictedMention]], batch_size: int = 16

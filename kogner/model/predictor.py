@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import torch
 from tqdm.auto import tqdm
 
-from kogner.model.decoding import PredictedMention, decode
+from kogner.model.decoding import PredictedMention, decode, harmonize_abbreviations
 from kogner.model.linking import link_with_vectors
 from kogner.model.spans import Chunk, SpanBatch, collate, inference_chunks
 
@@ -59,9 +59,12 @@ def predict(
     link: bool = True,
     decoding: str | None = None,
     progress: bool = False,
+    abbreviation_consistency: bool | None = None,
 ) -> list[list[PredictedMention]]:
     """See ``KoGNER.predict``. Each span gets its best type; spans at or above ``threshold``
-    are candidates; the same span from two windows is one candidate (the higher score)."""
+    are candidates; the same span from two windows is one candidate (the higher score);
+    with ``abbreviation_consistency`` (default: the model's setting) each text's decoded
+    mentions are harmonized with the abbreviations it defines."""
     types = list(types or model.types)
     if not types:
         raise ValueError("no entity types: pass types= or train the model with some")
@@ -89,6 +92,8 @@ def predict(
             if found_vectors is not None:
                 vectors[id(mention)] = found_vectors[k]
     results = [decode(found, decoding or model.config.decoding) for found in candidates]
+    if model.config.abbreviation_consistency if abbreviation_consistency is None else abbreviation_consistency:
+        results = [harmonize_abbreviations(text, found) for text, found in zip(texts, results, strict=True)]
     if link and model.index is not None:
         results = link_with_vectors(model, results, [[vectors[id(m)] for m in found] for found in results], texts)
     model.train(was_training)
