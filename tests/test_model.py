@@ -10,7 +10,8 @@ import torch
 
 from kogner.datasets import load_dataset
 from kogner.device import autocast
-from kogner.model import KoGNER, PredictedMention, resolve_nested, resolve_overlaps
+from kogner.index import EntityIndex
+from kogner.model import KoGNER, PredictedMention, predictor, resolve_nested, resolve_overlaps
 from kogner.model.modeling import distillation_loss, span_type_loss
 
 
@@ -153,3 +154,20 @@ def test_type_prompts_are_encoded_once_across_predict_calls_until_training_resum
     model.eval()
     model.predict(["Famotidine-associated delirium."], threshold=0.0, link=False)
     assert encoded == ["Disease", "Chemical"] * 2
+
+
+def test_mentions_added_by_abbreviation_consistency_are_linked_through_the_alias_lookup(
+    data_dir, mesh_index_dir, monkeypatch
+) -> None:
+    """Harmonizing adds mentions that have no span vector of their own: with the "vector"
+    strategy they still get linked (alias lookup), not a KeyError."""
+    [doc] = [d for d in load_dataset("bc5cdr", "test", data_dir) if d.id == "12535818"]
+    model = KoGNER.from_encoder(None, ["Disease"], max_subwords=96, window_words=32)
+    model.attach_index(EntityIndex.load(mesh_index_dir))
+    model.config.link_strategy = "vector"
+    start = doc.text.index("atrial fibrillation")
+    added = PredictedMention(start, start + 19, "atrial fibrillation", "Disease", 0.99)
+    monkeypatch.setattr(predictor, "harmonize_abbreviations", lambda text, found: [*found, added])
+    [found] = model.predict([doc.text], threshold=1.01, abbreviation_consistency=True)  # nothing of its own
+    assert [(m.start, m.text) for m in found] == [(start, "atrial fibrillation")]
+    assert found[0].entity_id == model.index.canonical_id("MESH:D001281")

@@ -95,6 +95,6 @@ def predict(
     if model.config.abbreviation_consistency if abbreviation_consistency is None else abbreviation_consistency:
         results = [harmonize_abbreviations(text, found) for text, found in zip(texts, results, strict=True)]
     if link and model.index is not None:
-        results = link_with_vectors(model, results, [[vectors[id(m)] for m in found] for found in results], texts)
+        results = link_with_vectors(model, results, [[vectors.get(id(m)) for m in found] for found in results], texts)
     model.train(was_training)
     return results
