@@ -352,6 +352,9 @@ def train(config: TrainConfig) -> Path:
         length_batches(chunks, config.batch_size, rng)
     metrics_path = out / "metrics.jsonl"
     for epoch in range(state["epoch"], config.epochs):
+        if state["bad_epochs"] >= config.patience:  # checked here so that a resumed run stays stopped
+            log.info("early stop: dev F1 did not improve for %d epochs", config.patience)
+            break
         started = time.perf_counter()
         losses = run_epoch(model, chunks, allowed, teacher, optimizer, scheduler, config, rng, epoch)
         train_seconds = time.perf_counter() - started
@@ -370,9 +373,6 @@ def train(config: TrainConfig) -> Path:
         save_checkpoint(out, model, optimizer, scheduler, state)
         plot_curves(metrics_path, out / "training_curves.png")
         log.info("epoch %d: %s", epoch + 1, json.dumps(record))
-        if state["bad_epochs"] >= config.patience:
-            log.info("early stop: dev F1 did not improve for %d epochs", config.patience)
-            break
     return out / "model"
 
 

@@ -6,6 +6,8 @@ import io
 import json
 import sys
 
+import torch
+
 from kogner.cli import main
 
 
@@ -24,6 +26,13 @@ def test_train_evaluate_annotate(tmp_path, data_dir, capsys, monkeypatch) -> Non
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(metrics) == 1 and 0.0 <= metrics[0]["dev_f1"] <= 1.0
     assert main(["train", str(config)]) == 0  # resumes from the checkpoint: nothing left to do
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
+    # an early-stopped run stays stopped when resumed, even with epochs left
+    saved = torch.load(out / "checkpoint" / "training_state.pt", weights_only=False)
+    saved["state"]["bad_epochs"] = 3  # TrainConfig.patience
+    torch.save(saved, out / "checkpoint" / "training_state.pt")
+    config.write_text(config.read_text().replace("epochs = 1", "epochs = 2"))
+    assert main(["train", str(config)]) == 0
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
     capsys.readouterr()
 
