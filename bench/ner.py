@@ -7,7 +7,8 @@
 
 Each run trains with ``kogner.training.train`` (itself resumable from its checkpoint),
 scores the test split with ``evaluate_model`` (strict NER; NER+linking where the corpus
-has ids and an index is given) and records training seconds per epoch and inference
+has ids and an index is given; where dev tuning turned abbreviation consistency on, once
+more without it, as its ablation) and records training seconds per epoch and inference
 sentences/s and words/s. A finished run's JSON is never recomputed.
 """
 
@@ -60,6 +61,10 @@ def run_one(name: str, lambda_dist: float, seed: int, args: argparse.Namespace) 
     documents = load_dataset(datasets[0], "test", args.data_dir)[: args.test_limit]
     prefixes = {type_map.get(t, t): p for t, p in dataset.id_prefixes.items()}
     scores = evaluate_model(model, documents, None, prefixes, type_map)
+    consistency = model.config.abbreviation_consistency
+    if consistency:  # the ablation of the post-processing step, at the same threshold
+        model.config.abbreviation_consistency = False
+        without = evaluate_model(model, documents, None, prefixes, type_map)["ner"]
     sentences = sum(len(sentence_spans(d.text)) for d in documents)
     words = sum(len(word_spans(d.text)) for d in documents)
     return {
@@ -70,8 +75,10 @@ def run_one(name: str, lambda_dist: float, seed: int, args: argparse.Namespace) 
         "train_seconds_per_epoch": statistics.mean(m["train_seconds"] for m in metrics),
         "best_dev_f1": max(m["dev_f1"] for m in metrics),
         "threshold": model.config.threshold,
+        "abbreviation_consistency": consistency,
         "test_documents": len(documents),
         "test_ner": scores["ner"],
+        "test_ner_without_consistency": without if consistency else scores["ner"],
         "test_linking": scores.get("linking"),
         "sentences_per_second": sentences / scores["predict_seconds"],
         "words_per_second": words / scores["predict_seconds"],
@@ -124,15 +131,18 @@ def summary(out: Path) -> str:
     if groups:
         plot(groups, out / "grid.png")
     lines = [
-        "| dataset | λ | seeds | test NER F1 | by type (F1) | NER+linking F1 | s/epoch | sentences/s | words/s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| dataset | λ | seeds | test NER F1 | without abbreviation consistency | by type (F1) | NER+linking F1 "
+        "| s/epoch | sentences/s | words/s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for (name, lam), runs in groups.items():
         linking = [r["test_linking"]["f1"] for r in runs if r.get("test_linking")]
+        without = [r["test_ner_without_consistency"]["f1"] for r in runs if "test_ner_without_consistency" in r]
         types = sorted(runs[0]["test_ner"]["per_type"])
         by_type = ", ".join(f"{t} {_mean_sd([r['test_ner']['per_type'][t]['f1'] for r in runs])}" for t in types)
         lines.append(
             f"| {name} | {lam:g} | {len(runs)} | {_mean_sd([r['test_ner']['f1'] for r in runs])} | "
+            f"{_mean_sd(without) if len(without) == len(runs) else '-'} | "
             f"{by_type if len(types) > 1 else '-'} | "
             f"{_mean_sd(linking) if linking else '-'} | "
             f"{statistics.mean(r['train_seconds_per_epoch'] for r in runs):.0f} | "
