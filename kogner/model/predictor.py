@@ -94,7 +94,7 @@ def predict(
     results = [decode(found, decoding or model.config.decoding) for found in candidates]
     if model.config.abbreviation_consistency if abbreviation_consistency is None else abbreviation_consistency:
         results = [harmonize_abbreviations(text, found) for text, found in zip(texts, results, strict=True)]
-    if link and model.index is not None:
+    if link and model.index is not None:  # mentions added by harmonizing have no span vector: alias lookup
         results = link_with_vectors(model, results, [[vectors.get(id(m)) for m in found] for found in results], texts)
     model.train(was_training)
     return results
