@@ -92,7 +92,9 @@ def predict(
             if found_vectors is not None:
                 vectors[id(mention)] = found_vectors[k]
     results = [decode(found, decoding or model.config.decoding) for found in candidates]
-    if model.config.abbreviation_consistency if abbreviation_consistency is None else abbreviation_consistency:
+    if abbreviation_consistency is None:
+        abbreviation_consistency = model.config.abbreviation_consistency
+    if abbreviation_consistency:
         results = [harmonize_abbreviations(text, found) for text, found in zip(texts, results, strict=True)]
     if link and model.index is not None:  # mentions added by harmonizing have no span vector: alias lookup
         results = link_with_vectors(model, results, [[vectors.get(id(m)) for m in found] for found in results], texts)
