@@ -1,7 +1,7 @@
 """NER benchmark grid: datasets x lambda_dist x seeds, one JSON result per run (resumable).
 
     python bench/ner.py --out bench/results/ner [--datasets ncbi-disease,...] [--lambdas 0,0.5]
-        [--seeds 13,14,15] [--epochs 10] [--batch-size 16] [--encoder-lr 5e-5]
+        [--seeds 13,14,15] [--epochs 10] [--batch-size 16] [--encoder-lr 5e-5] [--train-word-embeddings]
         [--max-train-docs N] [--test-limit N] [--index-dir DIR]
     python bench/ner.py --out bench/results/ner --summary   # the markdown table of what ran, and OUT/grid.png
 
@@ -47,6 +47,7 @@ def run_one(name: str, lambda_dist: float, seed: int, args: argparse.Namespace) 
         epochs=args.epochs,
         batch_size=args.batch_size,
         encoder_lr=args.encoder_lr,
+        freeze_word_embeddings=not args.train_word_embeddings,
         lambda_dist=lambda_dist,
         index_dir=args.index_dir,
         seed=seed,
@@ -166,6 +167,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="training chunks per step")
     parser.add_argument("--encoder-lr", type=float, default=TrainConfig.encoder_lr, help="encoder peak lr")
+    parser.add_argument(
+        "--train-word-embeddings", action="store_true", help="fine-tune the encoder's word embeddings too"
+    )
     parser.add_argument("--encoder")
     parser.add_argument("--index-dir")
     parser.add_argument("--data-dir")
