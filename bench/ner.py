@@ -1,7 +1,7 @@
 """NER benchmark grid: datasets x lambda_dist x seeds, one JSON result per run (resumable).
 
     python bench/ner.py --out bench/results/ner [--datasets ncbi-disease,...] [--lambdas 0,0.5]
-        [--seeds 13,14,15] [--epochs 10] [--batch-size 16] [--encoder-lr 5e-5] [--train-word-embeddings]
+        [--seeds 13,14,15] [--epochs 10] [--batch-size 16] [--encoder-lr 1e-4] [--train-word-embeddings]
         [--max-train-docs N] [--test-limit N] [--index-dir DIR]
     python bench/ner.py --out bench/results/ner --summary   # the markdown table of what ran, and OUT/grid.png
 

@@ -61,7 +61,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 16
     grad_accumulation: int = 1
-    encoder_lr: float = 5e-5
+    encoder_lr: float = 1e-4  # 5e-5 underfits MiniLM in a few epochs (bench/RESULTS.md, NER)
     head_lr: float = 1e-3
     weight_decay: float = 0.01
     freeze_word_embeddings: bool = True
