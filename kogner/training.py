@@ -333,7 +333,7 @@ def train(config: TrainConfig) -> Path:
         len(types),
         len(teacher_list),
     )
-    if config.freeze_word_embeddings:  # the largest tensor by far; updating it costs more than it gains
+    if config.freeze_word_embeddings:  # the largest tensor; fine-tuning it tied, at +25% time (bench/RESULTS.md)
         model.encoder.get_input_embeddings().weight.requires_grad_(False)
     encoder_params = [p for n, p in model.named_parameters() if n.startswith("encoder.") and p.requires_grad]
     head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
