@@ -333,15 +333,7 @@ def train(config: TrainConfig) -> Path:
         len(types),
         len(teacher_list),
     )
-    if config.freeze_word_embeddings:  # the largest tensor; fine-tuning it tied, at +25% time (bench/RESULTS.md)
-        model.encoder.get_input_embeddings().weight.requires_grad_(False)
-    encoder_params = [p for n, p in model.named_parameters() if n.startswith("encoder.") and p.requires_grad]
-    head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
-    optimizer = torch.optim.AdamW(
-        [{"params": encoder_params, "lr": config.encoder_lr}, {"params": head_params, "lr": config.head_lr}],
-        weight_decay=config.weight_decay,
-        foreach=True,
-    )
+    optimizer = make_optimizer(model, config)
     steps_per_epoch = math.ceil(math.ceil(len(chunks) / config.batch_size) / config.grad_accumulation)
     total_steps = max(1, steps_per_epoch * config.epochs)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
@@ -374,6 +366,20 @@ def train(config: TrainConfig) -> Path:
         plot_curves(metrics_path, out / "training_curves.png")
         log.info("epoch %d: %s", epoch + 1, json.dumps(record))
     return out / "model"
+
+
+def make_optimizer(model: KoGNER, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with the encoder's and the heads' learning rates; the word embeddings are frozen
+    (left out, no gradient) when ``config.freeze_word_embeddings``."""
+    if config.freeze_word_embeddings:  # the largest tensor; fine-tuning it tied, at +25% time (bench/RESULTS.md)
+        model.encoder.get_input_embeddings().weight.requires_grad_(False)
+    encoder_params = [p for n, p in model.named_parameters() if n.startswith("encoder.") and p.requires_grad]
+    head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    return torch.optim.AdamW(
+        [{"params": encoder_params, "lr": config.encoder_lr}, {"params": head_params, "lr": config.head_lr}],
+        weight_decay=config.weight_decay,
+        foreach=True,
+    )
 
 
 def run_epoch(

@@ -19,6 +19,7 @@ from kogner.training import (
     batch_loss,
     build_chunks,
     choose_link_strategy,
+    make_optimizer,
     map_types,
     to_documents,
     tune_decisions,
@@ -60,6 +61,26 @@ def test_a_few_steps_reduce_the_loss_on_real_sentences(data_dir) -> None:
         optimizer.zero_grad()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_frozen_word_embeddings_stay_fixed_while_the_rest_of_the_encoder_trains(data_dir, freeze) -> None:
+    torch.manual_seed(0)
+    docs = map_types(load_dataset("ncbi-disease", "train", data_dir)[:1], NCBI_TYPES)
+    model = KoGNER.from_encoder(None, ["Disease"], max_span_width=8, max_subwords=64, window_words=24)
+    labelled = [c for c in build_chunks(model, Corpus("ncbi", docs, [], ["Disease"])) if c.gold][:2]
+    batch = collate(labelled, model.config.max_span_width, model.tokenizer.pad_token_id)
+    optimizer = make_optimizer(model, TrainConfig(output_dir="unused", freeze_word_embeddings=freeze))
+    embeddings = model.encoder.get_input_embeddings().weight
+    first_layer = next(p for n, p in model.encoder.named_parameters() if "layer.0." in n and p.dim() == 2)
+    before = embeddings.detach().clone(), first_layer.detach().clone()
+    model.train()
+    loss, _, _ = batch_loss(model, labelled, batch, torch.ones(len(labelled), 1, dtype=torch.bool), None, 0.0)
+    loss.backward()
+    optimizer.step()
+    used_rows = batch.input_ids.unique()
+    assert torch.equal(embeddings[used_rows], before[0][used_rows]) is freeze
+    assert not torch.equal(first_layer, before[1])
 
 
 def test_distillation_pulls_gold_spans_toward_their_entities_teacher_vectors(data_dir, mesh_index_dir) -> None:
