@@ -1,7 +1,7 @@
 """Throughput of the Beam annotation job against the bare encoder (bench/RESULTS.md ``annotate``).
 
     nice -n 10 .venv/bin/python bench/annotate.py [--model MODEL_DIR] [--index INDEX_DIR] \\
-        [--min-docs 3000] [--workers 1 2] [--out workspace/bench/annotate]
+        [--link auto|yes|no] [--min-docs 3000] [--workers 1 2] [--out workspace/bench/annotate]
 
 Input: the real PubTator corpora and the MEDLINE file of the data directory, read by the
 pipeline as they are (one shard per file; shards repeated under new names until there are
@@ -9,6 +9,7 @@ pipeline as they are (one shard per file; shards repeated under new names until 
 encoder (the same network as a trained one, so the same cost per window; an untrained
 model proposes more mentions, which only adds decoding work). ``--index``: link against this
 entity index instead of the one the model names (e.g. the same KG with an HNSW alias index).
+``--link no``: the job without its linking stage (what linking costs end to end).
 
 Measured, in order, each written to ``OUT/results.json`` as soon as it is known:
 1. ceiling: the bare encoder forward pass over the pipeline's own windows (same texts,
@@ -103,6 +104,7 @@ def encoder_ceiling(model: KoGNER, texts: list[str], batch_size: int) -> dict[st
 def pipeline_child(args: argparse.Namespace) -> None:
     """(In a fresh process) a 1-document run, then the full run; prints timings and RSS."""
     common = ["--model", args.model, "--batch_size", str(args.batch_size), "--runner", "DirectRunner"]
+    common += ["--link", args.link]
     if args.index:
         common += ["--index", args.index]
     if args.workers > 1:
@@ -153,6 +155,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="KoGNER model directory (default: fresh model on MiniLM)")
     parser.add_argument("--index", help="entity index for linking (default: the one the model names)")
+    parser.add_argument("--link", choices=["auto", "yes", "no"], default="auto", help="the job's --link")
     parser.add_argument("--min-docs", type=int, default=3000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--batch-size", type=int, default=32)
@@ -164,6 +167,7 @@ def main() -> None:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     results: dict = {"machine": f"{os.cpu_count()} cores", "batch_size": args.batch_size, "index": args.index}
+    results["link"] = args.link
 
     def record(key: str, value: object) -> None:
         results[key] = value
@@ -200,7 +204,8 @@ def main() -> None:
     for workers in args.workers:
         command = [sys.executable, __file__, "_pipeline", "--model", model_dir, "--input", str(work / "inputs" / "*")]
         command += ["--tiny-input", str(tiny), "--out", str(work / f"out-{workers}"), "--workers", str(workers)]
-        command += ["--batch-size", str(args.batch_size)] + (["--index", args.index] if args.index else [])
+        command += ["--batch-size", str(args.batch_size), "--link", args.link]
+        command += ["--index", args.index] if args.index else []
         child = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
         measured = json.loads(child.stdout.strip().splitlines()[-1])
         seconds = measured["full_seconds"] - measured["startup_seconds"]
@@ -235,6 +240,7 @@ if __name__ == "__main__":
         child_parser.add_argument("--workers", type=int, default=1)
         child_parser.add_argument("--batch-size", type=int, default=32)
         child_parser.add_argument("--index")
+        child_parser.add_argument("--link", default="auto")
         pipeline_child(child_parser.parse_args(sys.argv[2:]))
     else:
         main()
