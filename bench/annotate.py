@@ -166,8 +166,8 @@ def main() -> None:
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    results: dict = {"machine": f"{os.cpu_count()} cores", "batch_size": args.batch_size, "index": args.index}
-    results["link"] = args.link
+    results: dict = {"machine": f"{os.cpu_count()} cores", "batch_size": args.batch_size}
+    results |= {"index": args.index, "link": args.link}
 
     def record(key: str, value: object) -> None:
         results[key] = value
