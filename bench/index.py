@@ -37,10 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from kogner.datasets import DATASETS, load_dataset, to_curie  # noqa: E402
 from kogner.index import EntityIndex, build_index, make_faiss_index  # noqa: E402
 from kogner.kg.normalize import normalize_alias  # noqa: E402
+from kogner.kg.schema import linkable_types  # noqa: E402
 
 log = logging.getLogger("bench.index")
-KG_TYPES = {"Chemical": ["Chemical"]}  # every other dataset type here is a disease
-DISEASE_TYPES = ["Disease", "Phenotype"]
 # The vocabularies each corpus is annotated with (NCBI-disease: MEDIC, i.e. MeSH + OMIM; BC5CDR: MeSH)
 NAMESPACES = {"ncbi-disease": ["MESH", "OMIM"], "bc5cdr": ["MESH"]}
 
@@ -92,7 +91,8 @@ def linking_accuracy(index: EntityIndex, dataset: str, split: str = "test", miss
         by_type.setdefault(mention.type, []).append(i)
     namespaces = NAMESPACES[dataset]
     for mention_type, rows in by_type.items():
-        types = KG_TYPES.get(mention_type, DISEASE_TYPES)
+        # as the model links them: every dataset type here but Chemical is a kind of disease
+        types = linkable_types("Chemical" if mention_type == "Chemical" else "Disease")
         texts = [mentions[i].text for i in rows]
         alone = index.lookup(texts, k=5, types=types, namespaces=namespaces)
         documents = [mentions[i].document for i in rows]

@@ -233,6 +233,7 @@ class EntityIndex:
         self.entity_ids: list[str] = entities["entity_id"].to_pylist()
         self.names: list[str] = entities["name"].to_pylist()
         self.types: list[str] = entities["type"].to_pylist()
+        self.type_names = set(self.types)
         self.vectors = np.load(self.path / "vectors.npy", mmap_mode="r")
         self.teacher_index = to_device(faiss.read_index(str(self.path / "teacher.faiss")), device)
         self.alias_index = to_device(faiss.read_index(str(self.path / "alias_vectors.faiss")), device)
@@ -310,11 +311,14 @@ class EntityIndex:
     ) -> list[list[Link]]:
         """Top ``k`` entities per mention text: exact normalized aliases, then alias-embedding neighbours.
 
-        ``types`` keeps only entities of those types; ``namespaces`` only entities with an id or
-        xref of one of these prefixes (the vocabularies a corpus links to, e.g. MESH and OMIM).
+        ``types`` keeps only entities of those types (None: any; empty: none); ``namespaces`` only
+        entities with an id or xref of one of these prefixes (the vocabularies a corpus links to,
+        e.g. MESH and OMIM).
         ``documents[i]`` is the text mention i comes from (None: unknown); short forms defined
         there are looked up by their long form."""
-        allowed = set(types) if types else None
+        allowed = set(types) if types is not None else None
+        if allowed is not None and allowed.isdisjoint(self.type_names):
+            return [[] for _ in texts]  # no entity of these types: nothing to encode or search
         wanted = set(namespaces) if namespaces else None
         if wanted is not None and self._prefixes_of_row is None:
             self._prefixes_of_row = [set() for _ in self.entity_ids]
@@ -347,6 +351,25 @@ class EntityIndex:
                     for row in self.rows_of_alias_vector[alias_row]
                 )
                 results[i] = self._first_links(itertools.chain(exact(normalized[i]), neighbours), k, keep)
+        return results
+
+    def lookup_each(
+        self,
+        texts: Sequence[str],
+        types: Sequence[Sequence[str] | None],
+        k: int = 1,
+        documents: Sequence[str | None] | None = None,
+    ) -> list[list[Link]]:
+        """``lookup`` where text i keeps only entities of ``types[i]`` (None: any): one lookup per
+        distinct set of types, so each stays one batch for the alias encoder."""
+        groups: dict[tuple[str, ...] | None, list[int]] = {}
+        for i, allowed in enumerate(types):
+            groups.setdefault(None if allowed is None else tuple(allowed), []).append(i)
+        results: list[list[Link]] = [[] for _ in texts]
+        for allowed, rows in groups.items():
+            of_group = None if documents is None else [documents[i] for i in rows]
+            for i, links in zip(rows, self.lookup([texts[i] for i in rows], k, allowed, of_group), strict=True):
+                results[i] = links
         return results
 
     def _alias_neighbours(self, queries: Sequence[str], fetch: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:

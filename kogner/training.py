@@ -18,7 +18,7 @@ import math
 import random
 import time
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -164,11 +164,16 @@ def gold_curies(mention: Mention, prefixes: dict[str, str]) -> list[str]:
 
 
 def teacher_targets(
-    index: Any, mentions: Sequence[Mention], prefixes: dict[str, str], documents: Sequence[str] | None = None
+    index: Any,
+    mentions: Sequence[Mention],
+    prefixes: dict[str, str],
+    documents: Sequence[str] | None = None,
+    linkable_types: Callable[[str], Sequence[str] | None] = lambda _: None,
 ) -> list[np.ndarray | None]:
     """The teacher vector of each mention's entity: its gold ids (as CURIEs) when the index
-    knows one, else the index's lookup of the mention text (short forms defined in
-    ``documents[k]``, mention k's text, looked up by their long form); None when neither finds one."""
+    knows one, else the index's lookup of the mention text among the KG types
+    ``linkable_types(mention type)`` (short forms defined in ``documents[k]``, mention k's
+    text, looked up by their long form); None when neither finds one."""
     targets: list[np.ndarray | None] = [None] * len(mentions)
     missing = []
     for k, mention in enumerate(mentions):
@@ -181,7 +186,9 @@ def teacher_targets(
         missing.append(k)
     if missing:
         texts = None if documents is None else [documents[k] for k in missing]
-        links = index.lookup([mentions[k].text for k in missing], 1, documents=texts)
+        links = index.lookup_each(
+            [mentions[k].text for k in missing], [linkable_types(mentions[k].type) for k in missing], documents=texts
+        )
         for k, hits in zip(missing, links, strict=True):
             if hits:
                 vectors, found = index.teacher_vectors([hits[0].entity_id])
@@ -225,7 +232,7 @@ def build_chunks(
         log.warning("%s: gold mentions not trainable: %s", corpus.name, lost)
     if index is not None and teacher_rows is not None and placed:
         _, _, mentions, texts = zip(*placed, strict=True)
-        targets = teacher_targets(index, mentions, corpus.id_prefixes, texts)
+        targets = teacher_targets(index, mentions, corpus.id_prefixes, texts, config.linkable_types)
         for (chunk, span, _, _), target in zip(placed, targets, strict=True):
             if target is not None:
                 chunk.targets[span] = len(teacher_rows)

@@ -18,11 +18,13 @@ import pytest
 from kogner import index as index_module
 from kogner.cli import main
 from kogner.datasets import load_dataset
+from kogner.documents import Mention
 from kogner.index import EntityIndex, build_index, make_faiss_index, nearest
 from kogner.kg.ids import priority
-from kogner.model import PredictedMention
+from kogner.model import KoGNERConfig, PredictedMention
 from kogner.model.linking import link_with_vectors
 from kogner.teacher.text import arrow_to_vectors
+from kogner.training import teacher_targets
 
 
 @pytest.fixture(scope="module")
@@ -133,11 +135,38 @@ def test_model_linking_reads_short_forms_through_the_text(data_dir: Path, index:
     start = text.index(" AF", text.index("(AF)") + 4) + 1  # a use of AF after its definition
     mentions = [PredictedMention(start, start + 2, "AF", "Disease", 0.9)]
     # link_with_vectors needs only these of a KoGNER in the alias strategy
-    model = SimpleNamespace(index=index, config=SimpleNamespace(link_strategy="alias"), student_projection=None)
+    model = SimpleNamespace(index=index, config=KoGNERConfig(link_strategy="alias"), student_projection=None)
     # two texts linked together: each mention reads only its own text's short forms
     [[linked], [alone]] = link_with_vectors(model, [mentions, mentions], [[None], [None]], [text, None])
     assert (linked.entity_id, linked.entity_name, linked.link_score) == ("MESH:D001281", "Atrial Fibrillation", 1.0)
     assert alone.entity_id != "MESH:D001281"
+
+
+def test_mentions_link_only_to_entities_of_the_kg_types_their_type_allows(
+    index: EntityIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the slice holds heart diseases (Disease) and blood vessels (Anatomy), no chemicals
+    index = EntityIndex(index.path, encoder=index.encoder)  # a fresh neighbour cache
+    encoded: list[str] = []
+    encode = index.encoder.encode
+    monkeypatch.setattr(index.encoder, "encode", lambda texts, *a, **kw: encoded.extend(texts) or encode(texts))
+    text = "Blood from the aorta."
+    types = ["Anatomy", "Disease", "Chemical", "Vessel"]  # "Vessel": a corpus's own type name
+    mentions = [[PredictedMention(15, 20, "aorta", mention_type, 0.9)] for mention_type in types]
+    model = SimpleNamespace(index=index, config=KoGNERConfig(link_strategy="alias"), student_projection=None)
+    linked = link_with_vectors(model, mentions, [[None]] * 4, [text] * 4)
+    anatomy, disease, chemical, vessel = (found for [found] in linked)
+    assert (anatomy.entity_id, anatomy.link_score) == ("MESH:D001011", 1.0)
+    assert disease.entity_id is not None and index.types[index.row_of_id[disease.entity_id]] == "Disease"
+    assert chemical.entity_id is None  # no Chemical entity in the KG: not linked
+    assert vessel.entity_id == "MESH:D001011"  # not a KG type name: any entity
+    assert encoded == ["aorta"]  # once, for the Disease mention; never for the Chemical one
+    model.config.link_types = {"Anatomy": []}  # a model's own choice: never link Anatomy
+    assert link_with_vectors(model, mentions[:1], [[None]], [text])[0][0].entity_id is None
+    # training's teacher targets follow the same rule
+    gold = [Mention(15, 20, "aorta", mention_type) for mention_type in types]
+    targets = teacher_targets(index, gold, {}, [text] * 4, model.config.linkable_types)
+    assert [target is None for target in targets] == [True, False, True, False]
 
 
 def test_only_distinct_mentions_the_dictionary_leaves_short_of_k_are_encoded(

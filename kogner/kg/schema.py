@@ -29,6 +29,19 @@ ENTITY_TYPES = (
     "Other",
 )
 
+#: The KG types a mention of one of these types may link to besides its own: MeSH files many
+#: phenotypes (HPO) as diseases and HPO files many diseases as phenotypes.
+RELATED_TYPES = {"Disease": ("Phenotype",), "Phenotype": ("Disease",)}
+
+
+def linkable_types(mention_type: str) -> tuple[str, ...] | None:
+    """The KG entity types a mention of ``mention_type`` may link to: its own and its related
+    ones when it is a KG type name, else None (any type: a corpus's own type names)."""
+    if mention_type not in ENTITY_TYPES:
+        return None
+    return (mention_type, *RELATED_TYPES.get(mention_type, ()))
+
+
 #: Alias kinds: where an alias came from and how exact it is.
 ALIAS_KINDS = (
     "preferred",

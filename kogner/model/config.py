@@ -6,6 +6,8 @@ from typing import Any
 
 from transformers import AutoConfig, PretrainedConfig
 
+from kogner.kg.schema import linkable_types
+
 
 class KoGNERConfig(PretrainedConfig):
     """Everything needed to rebuild a KoGNER model (the encoder's own config included).
@@ -18,6 +20,9 @@ class KoGNERConfig(PretrainedConfig):
     space). ``link_strategy`` is "vector" (nearest teacher vector of P_s(span); alias
     lookup below ``link_min_score``) or "alias" (the alias lookup alone); training picks the
     one that links more dev gold mentions correctly (``kogner.training.choose_link_strategy``).
+    ``link_types`` names, per model type, the KG entity types its mentions may link to ([]:
+    never linked); other types follow ``kogner.kg.schema.linkable_types`` (a "Chemical"
+    mention links to Chemical entities only; a corpus's own type names link to any).
     ``abbreviation_consistency`` makes each text's mentions agree with the abbreviations it
     defines (``kogner.model.decoding.harmonize_abbreviations``); training turns it on when
     that raises dev F1.
@@ -48,6 +53,7 @@ class KoGNERConfig(PretrainedConfig):
         teacher_dim: int = 0,
         link_strategy: str = "alias",
         link_min_score: float = 0.0,
+        link_types: dict[str, list[str]] | None = None,
         index_dir: str | None = None,
         index_metadata: dict[str, Any] | None = None,
         model_version: str = "",
@@ -74,10 +80,17 @@ class KoGNERConfig(PretrainedConfig):
         self.teacher_dim = teacher_dim
         self.link_strategy = link_strategy
         self.link_min_score = link_min_score
+        self.link_types = {name: list(kg_types) for name, kg_types in (link_types or {}).items()}
         self.index_dir = index_dir
         self.index_metadata = dict(index_metadata or {})
         self.model_version = model_version
         super().__init__(**kwargs)
+
+    def linkable_types(self, mention_type: str) -> tuple[str, ...] | None:
+        """The KG entity types a mention of ``mention_type`` may link to (None: any)."""
+        if mention_type in self.link_types:
+            return tuple(self.link_types[mention_type])
+        return linkable_types(mention_type)
 
 
 AutoConfig.register(KoGNERConfig.model_type, KoGNERConfig)

@@ -4,7 +4,9 @@ With a distilled projection ("vector" strategy) a mention links to the entity wh
 teacher vector is nearest to P_s(span vector); the alias lookup of the mention text is
 the fallback (no hit, or a similarity below ``link_min_score``). Without one ("alias"
 strategy) the alias lookup alone is used. Given the mentions' text, the alias lookup reads
-an abbreviation defined there (Schwartz & Hearst) as its long form.
+an abbreviation defined there (Schwartz & Hearst) as its long form. A mention links only to
+entities of the KG types its own type allows (``KoGNERConfig.linkable_types``): a Chemical
+mention never to a disease, an Anatomy mention not at all against a KG without anatomy.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ def link_with_vectors(
     ]
     documents = [text for found, text in zip(linked, texts, strict=True) for _ in found]
     config = model.config
+    allowed = [config.linkable_types(m.type) for m in flat]
     links: list[list] = [[] for _ in flat]
     with_vector = [i for i, v in enumerate(flat_vectors) if v is not None]
     if config.link_strategy == "vector" and model.student_projection is not None and with_vector:
@@ -52,15 +55,16 @@ def link_with_vectors(
             stacked = torch.stack([flat_vectors[i] for i in with_vector]).to(model.device)
             projected = F.normalize(model.project(stacked).float(), dim=-1).cpu().numpy().astype(np.float32)
         for i, hits in zip(with_vector, index.search(projected, 1), strict=True):
-            if hits and hits[0].score >= config.link_min_score:
+            if hits and hits[0].score >= config.link_min_score and (allowed[i] is None or hits[0].type in allowed[i]):
                 links[i] = hits
     fallback = [i for i, hits in enumerate(links) if not hits]
-    if fallback:
-        texts_of = [flat[i].text for i in fallback]
-        for i, hits in zip(
-            fallback, index.lookup(texts_of, 1, documents=[documents[i] for i in fallback]), strict=True
-        ):
-            links[i] = hits
+    found = index.lookup_each(
+        [flat[i].text for i in fallback],
+        [allowed[i] for i in fallback],
+        documents=[documents[i] for i in fallback],
+    )
+    for i, hits in zip(fallback, found, strict=True):
+        links[i] = hits
     for mention, hits in zip(flat, links, strict=True):
         if hits:
             mention.entity_id, mention.entity_name, mention.link_score = hits[0].entity_id, hits[0].name, hits[0].score
