@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 import torch
 
 from kogner.abbreviations import expand_in_documents
+from kogner.device import autocast_dtype
 from kogner.encoder import TextEncoder
 from kogner.errors import InputFormatError
 from kogner.io import atomic_dir
@@ -54,6 +55,7 @@ ALIAS_FLAT_MAX = 1_000_000
 LOOKUP_FETCH = 128  # nearest aliases a filtered lookup (types or namespaces, k <= 4) reads
 NEIGHBOUR_CACHE = 100_000  # nearest-alias answers kept per loaded index (~40 MiB at 32 neighbours)
 SCORE_BLOCK = 1 << 25  # query x vector scores computed at once by ``nearest`` (128 MiB of float32)
+COARSE_CANDIDATES = 2  # per wanted neighbour, picked in bf16 and rescored in fp32 by ``nearest``
 
 
 @dataclass
@@ -91,28 +93,56 @@ def make_faiss_index(vectors: np.ndarray, kind: str = "auto", neighbours: int = 
     return index
 
 
-def nearest(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def stored_vectors(index: faiss.Index) -> torch.Tensor:
+    """The vectors of an exact CPU index, as a tensor over faiss's own memory (no copy)."""
+    stored = faiss.rev_swig_ptr(index.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
+    return torch.from_numpy(stored)
+
+
+def is_exact_cpu_index(index: faiss.Index) -> bool:
+    return isinstance(index, faiss.IndexFlat) and index.metric_type == faiss.METRIC_INNER_PRODUCT
+
+
+def coarse_copy(index: faiss.Index) -> torch.Tensor | None:
+    """A bf16 copy of an exact CPU index's vectors for ``nearest`` to pick candidates with, where
+    the CPU computes bf16 natively (``kogner.device``); None elsewhere (and on a GPU index)."""
+    if not is_exact_cpu_index(index) or autocast_dtype(torch.device("cpu")) != torch.bfloat16:
+        return None
+    return stored_vectors(index).bfloat16()
+
+
+def nearest(
+    index: faiss.Index, queries: np.ndarray, k: int, coarse: torch.Tensor | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(scores, rows), each (queries, k), of the ``k`` vectors of ``index`` nearest each query,
     as ``index.search`` gives them (rows -1 past the index's size). An exact inner-product
     index on the CPU is searched with PyTorch instead: one matrix product and top-k per block
     of queries over the index's own vectors (no copy). The answers are the same, several
-    times sooner than faiss-cpu's flat search here (bench/RESULTS.md, annotate section)."""
-    if not isinstance(index, faiss.IndexFlat) or index.metric_type != faiss.METRIC_INNER_PRODUCT:
+    times sooner than faiss-cpu's flat search here. With ``coarse`` (``coarse_copy``), the
+    ``COARSE_CANDIDATES`` x k best by bf16 products are rescored in fp32: the same neighbours
+    and fp32 scores, 2-2.6x sooner on a CPU with native bf16 (bench/RESULTS.md, annotate section)."""
+    if not is_exact_cpu_index(index):
         return index.search(queries, k)
     scores = np.full((len(queries), k), -np.finfo(np.float32).max, dtype=np.float32)
     rows = np.full((len(queries), k), -1, dtype=np.int64)
     found = min(k, index.ntotal)
     if found == 0 or len(queries) == 0:
         return scores, rows
-    stored = faiss.rev_swig_ptr(index.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
-    vectors = torch.from_numpy(stored)
-    block = max(1, SCORE_BLOCK // index.ntotal)
+    vectors = stored_vectors(index)
+    candidates = min(COARSE_CANDIDATES * found, index.ntotal)
+    block = max(1, SCORE_BLOCK // max(index.ntotal, candidates * index.d if coarse is not None else 0))
     with torch.inference_mode():
         for start in range(0, len(queries), block):
-            products = torch.from_numpy(queries[start : start + block]) @ vectors.T
-            top = products.topk(found, dim=1)
+            query = torch.from_numpy(queries[start : start + block])
+            if coarse is None:
+                top = (query @ vectors.T).topk(found, dim=1)
+                picked = top.indices
+            else:
+                pool = (query.bfloat16() @ coarse.T).topk(candidates, dim=1).indices
+                top = torch.einsum("qd,qcd->qc", query, vectors[pool]).topk(found, dim=1)
+                picked = pool.gather(1, top.indices)
             scores[start : start + block, :found] = top.values.numpy()
-            rows[start : start + block, :found] = top.indices.numpy()
+            rows[start : start + block, :found] = picked.numpy()
     return scores, rows
 
 
@@ -237,6 +267,7 @@ class EntityIndex:
         self.vectors = np.load(self.path / "vectors.npy", mmap_mode="r")
         self.teacher_index = to_device(faiss.read_index(str(self.path / "teacher.faiss")), device)
         self.alias_index = to_device(faiss.read_index(str(self.path / "alias_vectors.faiss")), device)
+        self.coarse_aliases = coarse_copy(self.alias_index)
         aliases = pq.read_table(self.path / "aliases.parquet")
         prefix_rank = pa.array([priority(entity_id)[0] for entity_id in self.entity_ids])
         alias_count = np.bincount(aliases["row"].to_numpy(), minlength=len(self.entity_ids))
@@ -384,7 +415,7 @@ class EntityIndex:
             found = {q: cache[(q, fetch)] for q in distinct if (q, fetch) in cache}
         missing = [q for q in distinct if q not in found]
         if missing:
-            scores, alias_rows = nearest(self.alias_index, self.encoder.encode(missing), fetch)
+            scores, alias_rows = nearest(self.alias_index, self.encoder.encode(missing), fetch, self.coarse_aliases)
             found.update(zip(missing, zip(scores, alias_rows, strict=True), strict=True))
         with self._neighbour_lock:
             for query, neighbours in found.items():

@@ -19,7 +19,7 @@ from kogner import index as index_module
 from kogner.cli import main
 from kogner.datasets import load_dataset
 from kogner.documents import Mention
-from kogner.index import EntityIndex, build_index, make_faiss_index, nearest
+from kogner.index import EntityIndex, build_index, make_faiss_index, nearest, stored_vectors
 from kogner.kg.ids import priority
 from kogner.model import KoGNERConfig, PredictedMention
 from kogner.model.linking import link_with_vectors
@@ -223,6 +223,20 @@ def test_nearest_answers_an_exact_index_as_faiss_does(monkeypatch: pytest.Monkey
     small = make_faiss_index(vectors[:3], "flat")
     assert nearest(small, queries[:2], 5)[1].tolist() == small.search(queries[:2], 5)[1].tolist()
     assert nearest(small, queries[:0], 5)[1].shape == (0, 5)
+
+
+def test_bf16_candidates_rescored_in_fp32_give_the_exact_neighbours(
+    data_dir: Path, index: EntityIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # real queries: the NCBI-disease test mentions, against the MeSH slice's alias vectors
+    texts = sorted({m.text for d in load_dataset("ncbi-disease", "test", data_dir) for m in d.mentions})[:300]
+    queries = index.encoder.encode(texts)
+    aliases = index.alias_index
+    monkeypatch.setattr(index_module, "SCORE_BLOCK", aliases.ntotal * 64)  # several blocks
+    for k in (1, 32):
+        expected_scores, expected_rows = aliases.search(queries, k)
+        scores, rows = nearest(aliases, queries, k, stored_vectors(aliases).bfloat16())
+        assert (rows == expected_rows).all() and np.allclose(scores, expected_scores, atol=1e-5)
 
 
 def test_an_hnsw_alias_index_links_like_the_exact_one(index_dir: Path, index: EntityIndex, tmp_path: Path) -> None:
