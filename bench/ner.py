@@ -76,6 +76,7 @@ def run_one(name: str, lambda_dist: float, seed: int, args: argparse.Namespace) 
         "train_seconds_per_epoch": statistics.mean(m["train_seconds"] for m in metrics),
         "best_dev_f1": max(m["dev_f1"] for m in metrics),
         "threshold": model.config.threshold,
+        "link_threshold": model.config.link_threshold,
         "abbreviation_consistency": consistency,
         "test_documents": len(documents),
         "test_ner": scores["ner"],

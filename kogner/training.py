@@ -4,7 +4,8 @@
 documents into sentence chunks, and optimizes L = L_lang + λ·L_dist with AdamW (separate
 encoder/head learning rates, warmup + linear decay, clipping, accumulation), batches of
 similar length, autocast on CUDA, deterministic on CPU. After each epoch it tunes the
-decision threshold (and whether to harmonize abbreviations) on the dev split, logs
+decision threshold (and whether to harmonize abbreviations) on the dev split, with an
+entity index also the link strategy and the minimum link score, logs
 metrics (JSON Lines + a PNG of the curves), writes a resumable checkpoint, keeps the best
 model by dev F1 and stops early.
 """
@@ -34,11 +35,13 @@ from kogner.errors import InputFormatError
 from kogner.io import atomic_dir, atomic_path
 from kogner.model import KoGNER, PredictedMention
 from kogner.model.decoding import harmonize_abbreviations
+from kogner.model.linking import unlink_below
 from kogner.model.modeling import distillation_loss, span_type_loss
 from kogner.model.spans import Chunk, SpanBatch, collate, make_chunks, training_ranges
 
 log = logging.getLogger(__name__)
 THRESHOLDS = [round(0.05 * i, 2) for i in range(1, 20)]
+LINK_THRESHOLDS = [0.0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]  # minimum link scores tried on dev
 
 
 @dataclass
@@ -357,17 +360,19 @@ def train(config: TrainConfig) -> Path:
         started = time.perf_counter()
         losses = run_epoch(model, chunks, allowed, teacher, optimizer, scheduler, config, rng, epoch)
         train_seconds = time.perf_counter() - started
-        dev = test(model, corpora, config.eval_batch_size)
+        dev, candidates = test(model, corpora, config.eval_batch_size)
         record = {"epoch": epoch + 1, **losses, "train_seconds": round(train_seconds, 1), **dev}
         improved = dev["dev_f1"] > state["best_f1"]
-        if improved and model.index is not None:
-            record["dev_link_accuracy"] = choose_link_strategy(model, corpora)
+        if improved:
+            model.config.threshold = dev["threshold"]
+            model.config.abbreviation_consistency = dev["abbreviation_consistency"]
+            if model.index is not None:
+                record["dev_link_accuracy"] = choose_link_strategy(model, corpora)
+                record["dev_link_f1"] = choose_link_threshold(model, corpora, candidates)
         append_jsonl(metrics_path, record)
         state.update(epoch=epoch + 1, bad_epochs=0 if improved else state["bad_epochs"] + 1)
         if improved:
             state["best_f1"] = dev["dev_f1"]
-            model.config.threshold = dev["threshold"]
-            model.config.abbreviation_consistency = dev["abbreviation_consistency"]
             model.save_pretrained(out / "model")
         save_checkpoint(out, model, optimizer, scheduler, state)
         plot_curves(metrics_path, out / "training_curves.png")
@@ -457,8 +462,42 @@ def choose_link_strategy(model: KoGNER, corpora: Sequence[Corpus]) -> dict[str, 
     return accuracy
 
 
-def test(model: KoGNER, corpora: Sequence[Corpus], batch_size: int = 32) -> dict[str, Any]:
-    """Dev F1 per corpus at the decision settings that maximize their mean (``tune_decisions``)."""
+def choose_link_threshold(
+    model: KoGNER, corpora: Sequence[Corpus], candidates: dict[str, list[list[PredictedMention]]]
+) -> dict[str, float]:
+    """Set the model's ``link_threshold``: the lowest of ``LINK_THRESHOLDS`` that maximizes the
+    mean dev NER+linking F1 of the corpora with ids the index knows, over the mentions the model reports among
+    the dev ``candidates`` (per corpus, as ``test`` gives them) at its decision settings. A link
+    scoring lower is not reported and its mention stays unlinked, as in scispaCy's linker (0.7
+    there): weak links are mostly wrong ones, often on spans that are no gold mention at all.
+    Returns the F1 per threshold ({} and threshold 0 when no dev corpus has such ids)."""
+    from kogner.evaluation import score_documents
+
+    model.config.link_threshold = 0.0
+    judged = []
+    for corpus in corpora:
+        gold = canonical_gold_ids(model.index, corpus.dev, corpus.id_prefixes)
+        if any(model.index.canonical_id(i) for doc in gold for m in doc.mentions for i in m.ids):
+            config = model.config
+            reported = decide(corpus, candidates[corpus.name], config.threshold, config.abbreviation_consistency)
+            judged.append((gold, model.link_mentions([doc.text for doc in corpus.dev], reported)))
+    f1: dict[str, float] = {}
+    for threshold in LINK_THRESHOLDS if judged else []:
+        scores = [
+            score_documents(gold, to_documents(gold, unlink_below(linked, threshold)))["linking"]["f1"]
+            for gold, linked in judged
+        ]
+        f1[str(threshold)] = round(sum(scores) / len(scores), 6)
+    if f1:
+        model.config.link_threshold = float(max(f1, key=lambda t: (f1[t], -float(t))))
+    return f1
+
+
+def test(
+    model: KoGNER, corpora: Sequence[Corpus], batch_size: int = 32
+) -> tuple[dict[str, Any], dict[str, list[list[PredictedMention]]]]:
+    """Dev F1 per corpus at the decision settings that maximize their mean (``tune_decisions``),
+    and each corpus's dev mentions at the lowest threshold (to decide and link later)."""
     candidates = {}
     for corpus in corpora:
         texts = [doc.text for doc in corpus.dev]
@@ -470,7 +509,7 @@ def test(model: KoGNER, corpora: Sequence[Corpus], batch_size: int = 32) -> dict
             link=False,
             abbreviation_consistency=False,
         )
-    return tune_decisions(corpora, candidates)
+    return tune_decisions(corpora, candidates), candidates
 
 
 def tune_decisions(corpora: Sequence[Corpus], candidates: dict[str, list[list[PredictedMention]]]) -> dict[str, Any]:
@@ -483,17 +522,23 @@ def tune_decisions(corpora: Sequence[Corpus], candidates: dict[str, list[list[Pr
     for consistency, threshold in itertools.product((False, True), THRESHOLDS):
         f1 = {}
         for corpus in corpora:
-            predicted = [[m for m in found if m.score >= threshold] for found in candidates[corpus.name]]
-            if consistency:
-                predicted = [
-                    harmonize_abbreviations(d.text, found) for d, found in zip(corpus.dev, predicted, strict=True)
-                ]
+            predicted = decide(corpus, candidates[corpus.name], threshold, consistency)
             f1[corpus.name] = score_documents(corpus.dev, to_documents(corpus.dev, predicted))["ner"]["f1"]
         mean = sum(f1.values()) / len(f1)
         if mean > best["dev_f1"]:
             best = {"dev_f1": round(mean, 6), "threshold": threshold, "abbreviation_consistency": consistency}
             best["dev_f1_per_corpus"] = f1
     return best
+
+
+def decide(
+    corpus: Corpus, candidates: Sequence[Sequence[PredictedMention]], threshold: float, consistency: bool
+) -> list[list[PredictedMention]]:
+    """The dev ``candidates`` of ``corpus`` that a model with these decision settings reports."""
+    predicted = [[m for m in found if m.score >= threshold] for found in candidates]
+    if consistency:
+        predicted = [harmonize_abbreviations(d.text, found) for d, found in zip(corpus.dev, predicted, strict=True)]
+    return predicted
 
 
 def to_documents(gold: Sequence[Document], predicted: Sequence[Sequence[Any]]) -> list[Document]:

@@ -161,6 +161,9 @@ def test_mentions_link_only_to_entities_of_the_kg_types_their_type_allows(
     assert chemical.entity_id is None  # no Chemical entity in the KG: not linked
     assert vessel.entity_id == "MESH:D001011"  # not a KG type name: any entity
     assert encoded == ["aorta"]  # once, for the Disease mention; never for the Chemical one
+    model.config.link_threshold = 1.0  # only exact alias links (score 1.0) are reported now
+    anatomy, disease = (found for [found] in link_with_vectors(model, mentions[:2], [[None]] * 2, [text] * 2))
+    assert anatomy.entity_id == "MESH:D001011" and (disease.entity_id, disease.link_score) == (None, None)
     model.config.link_types = {"Anatomy": []}  # a model's own choice: never link Anatomy
     assert link_with_vectors(model, mentions[:1], [[None]], [text])[0][0].entity_id is None
     # training's teacher targets follow the same rule

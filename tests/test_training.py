@@ -13,12 +13,15 @@ from kogner.evaluation import score_documents
 from kogner.index import EntityIndex
 from kogner.model import KoGNER, PredictedMention
 from kogner.model.spans import collate
+from kogner.text import word_spans
 from kogner.training import (
+    LINK_THRESHOLDS,
     Corpus,
     TrainConfig,
     batch_loss,
     build_chunks,
     choose_link_strategy,
+    choose_link_threshold,
     make_optimizer,
     map_types,
     to_documents,
@@ -128,6 +131,34 @@ def test_link_strategy_is_chosen_on_dev_gold_mentions(data_dir, mesh_index_dir) 
     assert set(accuracy) == {"alias", "vector"} and accuracy["alias"] > accuracy["vector"]
     assert model.config.link_strategy == "alias"
     assert choose_link_strategy(model, [Corpus("no-ids", [], [doc], ["Disease"])]) == {}
+
+
+def test_link_threshold_is_chosen_on_dev_ner_plus_linking_f1(data_dir, mesh_index_dir) -> None:
+    """Gold mentions plus spans that are no mention at all: the spurious spans get only weak
+    embedding links, so a threshold above them raises dev NER+linking F1 and is kept."""
+    index = EntityIndex.load(mesh_index_dir)
+    [doc] = [d for d in load_dataset("bc5cdr", "test", data_dir) if d.id == "12535818"]
+    model = KoGNER.from_encoder(None, ["Chemical", "Disease"], max_subwords=96, window_words=32)
+    model.attach_index(index)
+    gold = [PredictedMention(m.start, m.end, m.text, m.type, 0.9) for m in doc.mentions]
+    taken = {i for m in doc.mentions for i in range(m.start, m.end)}
+    spurious = [
+        PredictedMention(s, e, doc.text[s:e], "Disease", 0.9)
+        for s, e in word_spans(doc.text)
+        if e - s >= 6 and doc.text[s:e].isalpha() and not taken & set(range(s, e))
+    ][:15]
+    corpus = Corpus("bc5cdr", [], [doc], ["Chemical", "Disease"], {"Chemical": "MESH", "Disease": "MESH"})
+    f1 = choose_link_threshold(model, [corpus], {"bc5cdr": [gold + spurious]})
+    assert set(f1) == {str(t) for t in LINK_THRESHOLDS}
+    chosen = model.config.link_threshold
+    assert chosen > 0 and f1[str(chosen)] == max(f1.values()) > f1["0.0"]
+    assert all(f1[str(t)] < f1[str(chosen)] for t in LINK_THRESHOLDS if t < chosen)  # the lowest of the best
+    [linked] = model.link_mentions([doc.text], [gold + spurious])  # now at the chosen threshold
+    spurious_links = sum(m.entity_id is not None for m in linked[len(gold) :])
+    assert len(spurious) == 15 and spurious_links < 15  # every one of them linked at threshold 0
+    assert any(m.link_score == 1.0 for m in linked[: len(gold)])  # exact alias links stay
+    assert choose_link_threshold(model, [Corpus("no-ids", [], [doc], ["Disease"])], {"no-ids": [gold]}) == {}
+    assert model.config.link_threshold == 0.0
 
 
 def test_dev_tuning_picks_the_threshold_and_abbreviation_consistency_that_raise_f1(data_dir) -> None:

@@ -22,7 +22,9 @@ class KoGNERConfig(PretrainedConfig):
     one that links more dev gold mentions correctly (``kogner.training.choose_link_strategy``).
     ``link_types`` names, per model type, the KG entity types its mentions may link to ([]:
     never linked); other types follow ``kogner.kg.schema.linkable_types`` (a "Chemical"
-    mention links to Chemical entities only; a corpus's own type names link to any).
+    mention links to Chemical entities only; a corpus's own type names link to any). A link
+    scoring below ``link_threshold`` is not reported (training picks the one that maximizes dev
+    NER+linking F1, ``kogner.training.choose_link_threshold``; 0 without dev ids).
     ``abbreviation_consistency`` makes each text's mentions agree with the abbreviations it
     defines (``kogner.model.decoding.harmonize_abbreviations``); training turns it on when
     that raises dev F1.
@@ -54,6 +56,7 @@ class KoGNERConfig(PretrainedConfig):
         link_strategy: str = "alias",
         link_min_score: float = 0.0,
         link_types: dict[str, list[str]] | None = None,
+        link_threshold: float = 0.0,
         index_dir: str | None = None,
         index_metadata: dict[str, Any] | None = None,
         model_version: str = "",
@@ -81,6 +84,7 @@ class KoGNERConfig(PretrainedConfig):
         self.link_strategy = link_strategy
         self.link_min_score = link_min_score
         self.link_types = {name: list(kg_types) for name, kg_types in (link_types or {}).items()}
+        self.link_threshold = link_threshold
         self.index_dir = index_dir
         self.index_metadata = dict(index_metadata or {})
         self.model_version = model_version

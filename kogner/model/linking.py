@@ -6,7 +6,8 @@ the fallback (no hit, or a similarity below ``link_min_score``). Without one ("a
 strategy) the alias lookup alone is used. Given the mentions' text, the alias lookup reads
 an abbreviation defined there (Schwartz & Hearst) as its long form. A mention links only to
 entities of the KG types its own type allows (``KoGNERConfig.linkable_types``): a Chemical
-mention never to a disease, an Anatomy mention not at all against a KG without anatomy.
+mention never to a disease, an Anatomy mention not at all against a KG without anatomy. A link
+scoring below ``link_threshold`` (chosen on dev by training) is not reported.
 """
 
 from __future__ import annotations
@@ -68,7 +69,16 @@ def link_with_vectors(
     for mention, hits in zip(flat, links, strict=True):
         if hits:
             mention.entity_id, mention.entity_name, mention.link_score = hits[0].entity_id, hits[0].name, hits[0].score
-    return linked
+    return unlink_below(linked, config.link_threshold)
+
+
+def unlink_below(mentions: Sequence[Sequence[PredictedMention]], threshold: float) -> list[list[PredictedMention]]:
+    """``mentions`` without the links that score below ``threshold`` (the mentions themselves stay)."""
+    unlinked = {"entity_id": None, "entity_name": None, "link_score": None}
+    return [
+        [m if m.link_score is not None and m.link_score >= threshold else replace(m, **unlinked) for m in found]
+        for found in mentions
+    ]
 
 
 def link_mentions(
