@@ -17,6 +17,7 @@ document, a short form defined there (Schwartz & Hearst) is looked up by its lon
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -267,7 +268,6 @@ class EntityIndex:
         self.vectors = np.load(self.path / "vectors.npy", mmap_mode="r")
         self.teacher_index = to_device(faiss.read_index(str(self.path / "teacher.faiss")), device)
         self.alias_index = to_device(faiss.read_index(str(self.path / "alias_vectors.faiss")), device)
-        self.coarse_aliases = coarse_copy(self.alias_index)
         aliases = pq.read_table(self.path / "aliases.parquet")
         prefix_rank = pa.array([priority(entity_id)[0] for entity_id in self.entity_ids])
         alias_count = np.bincount(aliases["row"].to_numpy(), minlength=len(self.entity_ids))
@@ -317,6 +317,12 @@ class EntityIndex:
                 self.meta["encoder"], device=self.device, max_length=self.meta["encoder_max_length"]
             )
         return self._encoder
+
+    @functools.cached_property
+    def coarse_aliases(self) -> torch.Tensor | None:
+        """The bf16 copy of the alias vectors that ``nearest`` picks candidates with, made on the
+        first alias search (an index used only for teacher vectors never pays for it)."""
+        return coarse_copy(self.alias_index)
 
     def link(self, row: int, score: float) -> Link:
         return Link(self.entity_ids[row], self.names[row], self.types[row], float(score))
