@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 
@@ -10,6 +11,7 @@ import torch
 
 from kogner.datasets import load_dataset
 from kogner.device import autocast
+from kogner.errors import InputFormatError
 from kogner.index import EntityIndex
 from kogner.model import KoGNER, PredictedMention, predictor, resolve_nested, resolve_overlaps
 from kogner.model.modeling import distillation_loss, span_type_loss
@@ -89,6 +91,18 @@ def test_save_load_round_trip_gives_identical_predictions(model, tmp_path, data_
     assert loaded.predict(texts, threshold=0.3, link=False) == before
     with pytest.raises(FileNotFoundError):
         KoGNER.from_pretrained(tmp_path)
+
+
+def test_a_malformed_link_types_entry_is_one_clear_error_naming_config_json(model, tmp_path) -> None:
+    path = model.save_pretrained(tmp_path / "m")
+    config = json.loads((path / "config.json").read_text())
+    config["link_types"] = {"Disease": ["Disease", "Phenotype"]}
+    (path / "config.json").write_text(json.dumps(config))
+    assert KoGNER.from_pretrained(path).config.linkable_types("Disease") == ("Disease", "Phenotype")
+    config["link_types"] = {"Disease": "Disease"}  # a string, not a list: would split into letters
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(InputFormatError, match=r"config\.json.*link_types\['Disease'\] must be a list"):
+        KoGNER.from_pretrained(path)
 
 
 def concatenated_span_vectors(model: KoGNER, batch) -> torch.Tensor:  # noqa: ANN001 (a SpanBatch)

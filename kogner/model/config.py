@@ -83,6 +83,9 @@ class KoGNERConfig(PretrainedConfig):
         self.teacher_dim = teacher_dim
         self.link_strategy = link_strategy
         self.link_min_score = link_min_score
+        for name, kg_types in (link_types or {}).items():
+            if isinstance(kg_types, str) or not all(isinstance(t, str) for t in kg_types):
+                raise ValueError(f"link_types[{name!r}] must be a list of KG entity types, got {kg_types!r}")
         self.link_types = {name: list(kg_types) for name, kg_types in (link_types or {}).items()}
         self.link_threshold = link_threshold
         self.index_dir = index_dir

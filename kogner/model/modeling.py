@@ -25,6 +25,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokeniz
 
 from kogner.device import autocast, pick_device
 from kogner.encoder import load_encoder, mean_pool
+from kogner.errors import InputFormatError
 from kogner.io import atomic_dir
 from kogner.model.config import KoGNERConfig
 from kogner.model.decoding import PredictedMention
@@ -110,7 +111,10 @@ class KoGNER(nn.Module):
         path = Path(path)
         if not (path / WEIGHTS_NAME).is_file():
             raise FileNotFoundError(f"{path}: not a KoGNER model directory (no {WEIGHTS_NAME})")
-        config = KoGNERConfig.from_pretrained(path)
+        try:
+            config = KoGNERConfig.from_pretrained(path)
+        except ValueError as error:  # a hand-edited field, e.g. link_types
+            raise InputFormatError(path / "config.json", None, str(error)) from error
         model = cls(config, AutoTokenizer.from_pretrained(path))
         model.load_state_dict(load_file(path / WEIGHTS_NAME))
         model.to(pick_device(device)).eval()
