@@ -50,6 +50,7 @@ def run_one(name: str, lambda_dist: float, seed: int, args: argparse.Namespace) 
         freeze_word_embeddings=not args.train_word_embeddings,
         lambda_dist=lambda_dist,
         index_dir=args.index_dir,
+        kg_dictionary=not args.no_kg_dictionary,
         seed=seed,
         max_train_docs=args.max_train_docs,
         max_dev_docs=args.max_dev_docs,
@@ -78,6 +79,7 @@ def run_one(name: str, lambda_dist: float, seed: int, args: argparse.Namespace) 
         "threshold": model.config.threshold,
         "link_threshold": model.config.link_threshold,
         "abbreviation_consistency": consistency,
+        "kg_dictionary_types": model.config.kg_dictionary_types,
         "test_documents": len(documents),
         "test_ner": scores["ner"],
         "test_ner_without_consistency": without if consistency else scores["ner"],
@@ -172,7 +174,8 @@ def main() -> None:
         "--train-word-embeddings", action="store_true", help="fine-tune the encoder's word embeddings too"
     )
     parser.add_argument("--encoder")
-    parser.add_argument("--index-dir")
+    parser.add_argument("--index-dir", help="entity index: distillation targets, linking, KG dictionary features")
+    parser.add_argument("--no-kg-dictionary", action="store_true", help="train without KG dictionary features")
     parser.add_argument("--data-dir")
     parser.add_argument("--max-train-docs", type=int)
     parser.add_argument("--max-dev-docs", type=int)

@@ -1,7 +1,8 @@
 """Training and evaluation of the KoGNER student (one ``train()`` loop, one ``test()``).
 
 ``train(config)`` reads the corpora (registry datasets and/or document files), cuts the
-documents into sentence chunks, and optimizes L = L_lang + λ·L_dist with AdamW (separate
+documents into sentence chunks (with an entity index, every span also reads which KG types
+its text is an alias of), and optimizes L = L_lang + λ·L_dist with AdamW (separate
 encoder/head learning rates, warmup + linear decay, clipping, accumulation), batches of
 similar length, autocast on CUDA, deterministic on CPU. After each epoch it tunes the
 decision threshold (and whether to harmonize abbreviations) on the dev split, with an
@@ -35,9 +36,10 @@ from kogner.errors import InputFormatError
 from kogner.io import atomic_dir, atomic_path
 from kogner.model import KoGNER, PredictedMention
 from kogner.model.decoding import harmonize_abbreviations
+from kogner.model.dictionary import KGDictionary
 from kogner.model.linking import unlink_below
 from kogner.model.modeling import distillation_loss, span_type_loss
-from kogner.model.spans import Chunk, SpanBatch, collate, make_chunks, training_ranges
+from kogner.model.spans import Chunk, SpanBatch, make_chunks, training_ranges
 
 log = logging.getLogger(__name__)
 THRESHOLDS = [round(0.05 * i, 2) for i in range(1, 20)]
@@ -73,6 +75,7 @@ class TrainConfig:
     pos_weight: float = 5.0
     lambda_dist: float = 0.0
     index_dir: str | None = None
+    kg_dictionary: bool = True  # span features from the index's KG aliases (kogner.model.dictionary)
     seed: int = 13
     patience: int = 3
     max_train_docs: int | None = None
@@ -304,9 +307,18 @@ def train(config: TrainConfig) -> Path:
     out = Path(config.output_dir)
     corpora = load_corpora(config)
     types = sorted({t for corpus in corpora for t in corpus.types})
+    index = None
+    if config.index_dir:
+        from kogner.index import EntityIndex
+
+        index = EntityIndex.load(config.index_dir)
+    elif config.lambda_dist > 0:
+        raise ValueError("lambda_dist > 0 needs index_dir (the teacher's entity index)")
+    dictionary = KGDictionary.from_index(index) if index is not None and config.kg_dictionary else None
     model = KoGNER.from_encoder(
         config.encoder,
         types,
+        dictionary,
         type_descriptions=config.type_descriptions,
         type_map=config.type_map,
         max_span_width=config.max_span_width,
@@ -316,15 +328,9 @@ def train(config: TrainConfig) -> Path:
         max_subwords=config.max_subwords,
         window_words=config.max_words,
     ).to(device)
-    index = None
-    if config.index_dir:
-        from kogner.index import EntityIndex
-
-        index = EntityIndex.load(config.index_dir)
+    if index is not None:
         model.attach_index(index)
         model.config.link_strategy = "alias"  # until the dev split shows vectors link better
-    elif config.lambda_dist > 0:
-        raise ValueError("lambda_dist > 0 needs index_dir (the teacher's entity index)")
     teacher_list: list[np.ndarray] = []
     chunks = [
         c
@@ -337,11 +343,12 @@ def train(config: TrainConfig) -> Path:
         for corpus in corpora
     }
     log.info(
-        "training on %d chunks (%s), %d types, %d distillation targets",
+        "training on %d chunks (%s), %d types, %d distillation targets, KG dictionary of %d aliases",
         len(chunks),
         ", ".join(c.name for c in corpora),
         len(types),
         len(teacher_list),
+        len(dictionary.masks) if dictionary else 0,
     )
     optimizer = make_optimizer(model, config)
     steps_per_epoch = math.ceil(math.ceil(len(chunks) / config.batch_size) / config.grad_accumulation)
@@ -413,7 +420,7 @@ def run_epoch(
     optimizer.zero_grad()
     for step, positions in enumerate(progress, start=1):
         batch_chunks = [chunks[i] for i in positions]
-        batch = collate(batch_chunks, model.config.max_span_width, model.tokenizer.pad_token_id or 0).to(model.device)
+        batch = model.collate(batch_chunks)
         batch_allowed = torch.stack([allowed[c.group] for c in batch_chunks])
         loss, lang, dist = batch_loss(model, batch_chunks, batch, batch_allowed, teacher, config.lambda_dist)
         (loss / config.grad_accumulation).backward()

@@ -106,7 +106,7 @@ def test_a_malformed_link_types_entry_is_one_clear_error_naming_config_json(mode
 
 
 def concatenated_span_vectors(model: KoGNER, batch) -> torch.Tensor:  # noqa: ANN001 (a SpanBatch)
-    """The span MLP applied to [first; last; (mean;) width] per span, written out plainly."""
+    """The span MLP applied to [first; last; (mean;) width; KG type bits] per span, written out plainly."""
     with autocast(model.device):  # the model's own precision (bf16 on CPUs that have it)
         encoded = model.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
     hidden = encoded.last_hidden_state.float()
@@ -119,25 +119,34 @@ def concatenated_span_vectors(model: KoGNER, batch) -> torch.Tensor:  # noqa: AN
     mean = (at(cumulative, batch.span_last + 1) - at(cumulative, batch.span_first)) / count
     pooled = [mean] if model.config.use_pooled else []
     width = model.width_embedding(batch.span_width)
-    features = torch.cat([at(hidden, batch.span_first), at(hidden, batch.span_last), *pooled, width], dim=-1)
+    kg_bits = torch.arange(len(model.config.kg_dictionary_types))
+    kg_types = (batch.span_kg_types.unsqueeze(-1) >> kg_bits & 1).float()
+    features = torch.cat([at(hidden, batch.span_first), at(hidden, batch.span_last), *pooled, width, kg_types], dim=-1)
     return model.span_head(features)
 
 
-@pytest.mark.parametrize("use_pooled", [True, False])
-def test_factorized_span_head_equals_the_mlp_on_concatenated_span_features(model, data_dir, use_pooled) -> None:
+@pytest.mark.parametrize(("use_pooled", "kg_dictionary"), [(True, False), (False, False), (True, True)])
+def test_factorized_span_head_equals_the_mlp_on_concatenated_span_features(
+    model, data_dir, request, use_pooled, kg_dictionary
+) -> None:
     """span_hidden applies the MLP's first layer per subword; it must equal the MLP applied to
-    [first; last; (mean;) width] per span, in values and in gradients (training uses it), and
-    hidden_scores must equal scores(span_vectors)."""
+    [first; last; (mean;) width; (KG type bits)] per span, in values and in gradients (training
+    uses it), and hidden_scores must equal scores(span_vectors)."""
+    from kogner.model.dictionary import KGDictionary
     from kogner.model.predictor import text_chunks
-    from kogner.model.spans import collate
 
-    if not use_pooled:
+    if not use_pooled or kg_dictionary:
         torch.manual_seed(0)
-        model = KoGNER.from_encoder(None, ["Disease", "Chemical"], window_words=40, max_subwords=64, use_pooled=False)
-    doc = load_dataset("ncbi-disease", "test", data_dir)[1]
-    batch = collate(text_chunks(model, [doc.text]), model.config.max_span_width, model.tokenizer.pad_token_id)
+        index_dir = request.getfixturevalue("mesh_index_dir") if kg_dictionary else None
+        dictionary = KGDictionary.from_index(EntityIndex.load(index_dir)) if index_dir else None
+        model = KoGNER.from_encoder(
+            None, ["Disease", "Chemical"], dictionary, window_words=40, max_subwords=64, use_pooled=use_pooled
+        )
+    doc = next(d for d in load_dataset("bc5cdr", "dev", data_dir) if "arrhythmia" in d.text)  # in the MeSH slice
+    batch = model.collate(text_chunks(model, [doc.text]))
     mask = batch.span_mask
     assert mask.sum() > 100
+    assert bool((batch.span_kg_types[mask] != 0).any()) == kg_dictionary
     model.eval()  # no dropout; gradients still flow
     gradients = []
     for vectors_of in (concatenated_span_vectors, KoGNER.span_vectors):

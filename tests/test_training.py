@@ -12,7 +12,6 @@ from kogner.errors import InputFormatError
 from kogner.evaluation import score_documents
 from kogner.index import EntityIndex
 from kogner.model import KoGNER, PredictedMention
-from kogner.model.spans import collate
 from kogner.text import word_spans
 from kogner.training import (
     LINK_THRESHOLDS,
@@ -52,7 +51,7 @@ def test_a_few_steps_reduce_the_loss_on_real_sentences(data_dir) -> None:
         model.tokenizer.decode(c.input_ids[c.word_first[i] : c.word_last[j] + 1]) for c in labelled for i, j in c.gold
     }
     assert "hemochromatosis" in gold_texts or "skin tumour" in gold_texts
-    batch = collate(labelled, model.config.max_span_width, model.tokenizer.pad_token_id)
+    batch = model.collate(labelled)
     allowed = torch.ones(len(labelled), 1, dtype=torch.bool)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4)
     model.train()
@@ -72,7 +71,7 @@ def test_frozen_word_embeddings_stay_fixed_while_the_rest_of_the_encoder_trains(
     docs = map_types(load_dataset("ncbi-disease", "train", data_dir)[:1], NCBI_TYPES)
     model = KoGNER.from_encoder(None, ["Disease"], max_span_width=8, max_subwords=64, window_words=24)
     labelled = [c for c in build_chunks(model, Corpus("ncbi", docs, [], ["Disease"])) if c.gold][:2]
-    batch = collate(labelled, model.config.max_span_width, model.tokenizer.pad_token_id)
+    batch = model.collate(labelled)
     optimizer = make_optimizer(model, TrainConfig(output_dir="unused", freeze_word_embeddings=freeze))
     embeddings = model.encoder.get_input_embeddings().weight
     first_layer = next(p for n, p in model.encoder.named_parameters() if "layer.0." in n and p.dim() == 2)
@@ -104,7 +103,7 @@ def test_distillation_pulls_gold_spans_toward_their_entities_teacher_vectors(dat
     expected, _ = index.teacher_vectors(["MESH:D001281"])
     assert torch.allclose(torch.as_tensor(targeted["atrial fibrillation"]), torch.as_tensor(expected[0]))
     labelled = [c for c in chunks if c.targets][:6]
-    batch = collate(labelled, model.config.max_span_width, model.tokenizer.pad_token_id)
+    batch = model.collate(labelled)
     allowed = torch.ones(len(labelled), 2, dtype=torch.bool)
     teacher = torch.as_tensor(np.stack(rows))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)

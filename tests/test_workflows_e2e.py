@@ -99,7 +99,9 @@ def test_full_rebuild_through_luigid(workspace):
     summary = json.loads((ws / f"rebuild-{PROFILE}.json").read_text())
     assert f"model:       {summary['model']}" in result.stdout
     assert "strict NER F1" in result.stdout and "annotations:" in result.stdout
-    assert (Path(summary["model"]) / "config.json").is_file()
+    model_config = json.loads((Path(summary["model"]) / "config.json").read_text())
+    assert model_config["kg_dictionary_types"], "the index's KG aliases reach the student as span features"
+    assert (Path(summary["model"]) / "kg_dictionary.parquet").is_file()
     assert Path(summary["chart"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     scores = json.loads(Path(summary["scores"]).read_text())
     assert 0.0 <= scores["nero:heldout"]["ner"]["f1"] <= 1.0

@@ -25,6 +25,8 @@ class KoGNERConfig(PretrainedConfig):
     mention links to Chemical entities only; a corpus's own type names link to any). A link
     scoring below ``link_threshold`` is not reported (training picks the one that maximizes dev
     NER+linking F1, ``kogner.training.choose_link_threshold``; 0 without dev ids).
+    ``kg_dictionary_types`` are the KG entity types whose aliases mark spans
+    (``kogner.model.dictionary``; empty: no dictionary features).
     ``abbreviation_consistency`` makes each text's mentions agree with the abbreviations it
     defines (``kogner.model.decoding.harmonize_abbreviations``); training turns it on when
     that raises dev F1.
@@ -43,6 +45,7 @@ class KoGNERConfig(PretrainedConfig):
         span_dim: int = 256,
         width_dim: int = 32,
         use_pooled: bool = True,
+        kg_dictionary_types: list[str] | None = None,
         dropout: float = 0.1,
         tau: float = 1.0,
         pos_weight: float = 5.0,
@@ -71,6 +74,7 @@ class KoGNERConfig(PretrainedConfig):
         self.span_dim = span_dim
         self.width_dim = width_dim
         self.use_pooled = use_pooled
+        self.kg_dictionary_types = list(kg_dictionary_types or [])
         self.dropout = dropout
         self.tau = tau
         self.pos_weight = pos_weight

@@ -1,7 +1,8 @@
 """The KoGNER student: a span bi-encoder (GLiNER-style) with a head distilled toward the KG.
 
 A span's vector comes from its boundary subword vectors, the mean of its subwords
-(optional) and a width embedding, through a small MLP; a type's vector from the same
+(optional), a width embedding and (optional) the KG types its text is an alias of,
+through a small MLP; a type's vector from the same
 encoder reading the type name (and description), through another MLP. The score of
 (span, type) is sigmoid(span · type / τ). P_s maps span vectors into the teacher space of
 the entity index, where L_dist pulls gold spans toward their entity's teacher vector and
@@ -29,7 +30,8 @@ from kogner.errors import InputFormatError
 from kogner.io import atomic_dir
 from kogner.model.config import KoGNERConfig
 from kogner.model.decoding import PredictedMention
-from kogner.model.spans import SpanBatch
+from kogner.model.dictionary import KGDictionary
+from kogner.model.spans import Chunk, SpanBatch, collate
 
 if TYPE_CHECKING:
     from kogner.index import EntityIndex
@@ -69,16 +71,25 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Ten
 class KoGNER(nn.Module):
     """Span bi-encoder NER model with KG distillation and linking (see module docstring)."""
 
-    def __init__(self, config: KoGNERConfig, tokenizer: PreTrainedTokenizerBase, encoder: nn.Module | None = None):
+    def __init__(
+        self,
+        config: KoGNERConfig,
+        tokenizer: PreTrainedTokenizerBase,
+        encoder: nn.Module | None = None,
+        dictionary: KGDictionary | None = None,
+    ):
         super().__init__()
+        if (dictionary.types if dictionary else []) != config.kg_dictionary_types:
+            raise ValueError("the KG dictionary's types differ from config.kg_dictionary_types")
         self.config = config
         self.tokenizer = tokenizer
+        self.dictionary = dictionary
         if encoder is None:
             encoder_config = AutoConfig.for_model(**config.encoder_config)
             encoder = AutoModel.from_config(encoder_config)
         self.encoder = encoder
         hidden = int(self.encoder.config.hidden_size)
-        span_in = hidden * (3 if config.use_pooled else 2) + config.width_dim
+        span_in = hidden * (3 if config.use_pooled else 2) + config.width_dim + len(config.kg_dictionary_types)
         self.width_embedding = nn.Embedding(config.max_span_width, config.width_dim)
         self.span_head = mlp(span_in, config.span_dim, config.dropout)
         self.type_head = mlp(hidden, config.span_dim, config.dropout)
@@ -88,8 +99,11 @@ class KoGNER(nn.Module):
 
     # ---- construction, saving, loading -------------------------------------------------
     @classmethod
-    def from_encoder(cls, encoder: str | None, types: Sequence[str], **config_kwargs: Any) -> KoGNER:
-        """A fresh (untrained) model on the Hugging Face encoder ``encoder`` (None = MiniLM)."""
+    def from_encoder(
+        cls, encoder: str | None, types: Sequence[str], dictionary: KGDictionary | None = None, **config_kwargs: Any
+    ) -> KoGNER:
+        """A fresh (untrained) model on the Hugging Face encoder ``encoder`` (None = MiniLM),
+        with KG dictionary features when given a ``dictionary``."""
         tokenizer, model = load_encoder(encoder)
         if not getattr(tokenizer, "is_fast", False):
             raise ValueError(f"encoder {encoder!r} has no fast tokenizer; KoGNER needs its character offsets")
@@ -99,9 +113,10 @@ class KoGNER(nn.Module):
             encoder_name=encoder or "all-MiniLM-L6-v2",
             encoder_config=model.config.to_dict(),
             types=list(types),
+            kg_dictionary_types=dictionary.types if dictionary else [],
             **config_kwargs,
         )
-        return cls(config, tokenizer, model)
+        return cls(config, tokenizer, model, dictionary)
 
     @classmethod
     def from_pretrained(
@@ -115,7 +130,8 @@ class KoGNER(nn.Module):
             config = KoGNERConfig.from_pretrained(path)
         except ValueError as error:  # a hand-edited field, e.g. link_types
             raise InputFormatError(path / "config.json", None, str(error)) from error
-        model = cls(config, AutoTokenizer.from_pretrained(path))
+        dictionary = KGDictionary.load(path, config.kg_dictionary_types) if config.kg_dictionary_types else None
+        model = cls(config, AutoTokenizer.from_pretrained(path), dictionary=dictionary)
         model.load_state_dict(load_file(path / WEIGHTS_NAME))
         model.to(pick_device(device)).eval()
         index_path = Path(index_dir) if index_dir else (Path(config.index_dir) if config.index_dir else None)
@@ -129,7 +145,7 @@ class KoGNER(nn.Module):
         return model
 
     def save_pretrained(self, path: str | Path) -> Path:
-        """Write config.json, model.safetensors and the tokenizer files atomically."""
+        """Write config.json, model.safetensors, the tokenizer files and the KG dictionary atomically."""
         with atomic_dir(path) as tmp:
             state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
             save_file(state, tmp / WEIGHTS_NAME)
@@ -137,6 +153,8 @@ class KoGNER(nn.Module):
             self.config.model_version = f"kogner-{digest[:12]}"
             self.config.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
+            if self.dictionary is not None:
+                self.dictionary.save(tmp)
         return Path(path)
 
     @property
@@ -171,12 +189,18 @@ class KoGNER(nn.Module):
         return super().train(mode)
 
     # ---- the network -------------------------------------------------------------------
+    def collate(self, chunks: Sequence[Chunk], spans: list[list[tuple[int, int]]] | None = None) -> SpanBatch:
+        """A batch of ``chunks`` for this model (its span width, padding and KG dictionary), on its device."""
+        pad_id = self.tokenizer.pad_token_id or 0
+        return collate(chunks, self.config.max_span_width, pad_id, spans, self.dictionary).to(self.device)
+
     def span_hidden(self, batch: SpanBatch) -> torch.Tensor:
         """(batch, spans, 2·span_dim): the span MLP's hidden layer for every enumerated span.
 
         The MLP's first layer is linear in its concatenated input [first; last; mean; width],
         so it is applied per subword (and per width) and each span sums its rows of that:
-        first + last + (cumsum[last+1] - cumsum[first]) / length + width (+ bias). The same
+        first + last + (cumsum[last+1] - cumsum[first]) / length + width (+ bias), plus the
+        span's KG type bits times their columns of that layer. The same
         function as concatenating per span, at a fraction of the cost (a window has
         ~max_span_width times more spans than words); one ``embedding_bag`` forms the sums
         without materializing each gathered row."""
@@ -185,7 +209,10 @@ class KoGNER(nn.Module):
         first_layer: nn.Linear = self.span_head[0]
         n_batch, n_tokens, size = hidden.shape
         blocks = 3 if self.config.use_pooled else 2
-        token_weight, width_weight = first_layer.weight.split([size * blocks, self.config.width_dim], dim=1)
+        n_kg_types = len(self.config.kg_dictionary_types)
+        token_weight, width_weight, kg_types_weight = first_layer.weight.split(
+            [size * blocks, self.config.width_dim, n_kg_types], dim=1
+        )
         stacked_weight = torch.cat(token_weight.split(size, dim=1), dim=0)  # (blocks·2·span_dim, size)
         projected = (hidden.float() @ stacked_weight.T).chunk(blocks, dim=-1)  # each (B, T, 2·span_dim)
         first, last = batch.span_first, batch.span_last  # (B, S) subword positions
@@ -212,8 +239,12 @@ class KoGNER(nn.Module):
             torch.cat(tables),
             per_sample_weights=torch.stack(weights, dim=-1).flatten(0, 1),
             mode="sum",
-        )
-        return self.span_head[1](summed.view(n_batch, first.size(1), -1))
+        ).view(n_batch, first.size(1), -1)
+        if n_kg_types:
+            bits = torch.arange(n_kg_types, device=hidden.device)
+            kg_types = (batch.span_kg_types.unsqueeze(-1) >> bits & 1).float()  # (B, S, types)
+            summed = summed + kg_types @ kg_types_weight.T
+        return self.span_head[1](summed)
 
     def span_output(self, span_hidden: torch.Tensor) -> torch.Tensor:
         """Span vectors from ``span_hidden`` output (the MLP's dropout and output layer)."""

@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from kogner.model.decoding import PredictedMention, decode, harmonize_abbreviations
 from kogner.model.linking import link_with_vectors
-from kogner.model.spans import Chunk, SpanBatch, collate, inference_chunks
+from kogner.model.spans import Chunk, SpanBatch, inference_chunks
 
 if TYPE_CHECKING:
     from kogner.model.modeling import KoGNER
@@ -40,13 +40,10 @@ def batches(
     starts = range(0, len(order), batch_size)
     for start in tqdm(starts, desc="predicting", unit="batch", disable=not progress):
         positions = order[start : start + batch_size]
-        batch = collate(
-            [chunks[i] for i in positions],
-            model.config.max_span_width,
-            model.tokenizer.pad_token_id or 0,
-            None if spans is None else [spans[i] for i in positions],
+        yield (
+            positions,
+            model.collate([chunks[i] for i in positions], None if spans is None else [spans[i] for i in positions]),
         )
-        yield positions, batch.to(model.device)
 
 
 @torch.inference_mode()

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from kogner.kg.normalize import normalize_alias
+from kogner.model.dictionary import KGDictionary
 from kogner.text import Span, sentence_spans, word_spans, word_windows
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ class Chunk:
     input_ids: list[int]
     word_first: list[int]
     word_last: list[int]
+    word_keys: list[str]
     gold: dict[tuple[int, int], list[int]] = field(default_factory=dict)
     targets: dict[tuple[int, int], int] = field(default_factory=dict)
     group: str = ""
@@ -118,7 +121,8 @@ def make_chunks(
             input_ids = input_ids[: max_length - 1] + input_ids[-1:]
             offsets = offsets[: max_length - 1] + [(0, 0)]
         first, last = align_words(words, offsets, start)
-        chunks.append(Chunk(source=source, words=words, input_ids=input_ids, word_first=first, word_last=last))
+        keys = [normalize_alias(text[s:e]) for s, e in words]
+        chunks.append(Chunk(source, words, input_ids, first, last, keys))
     return chunks
 
 
@@ -157,6 +161,7 @@ class SpanBatch:
     span_last: torch.Tensor
     span_width: torch.Tensor
     span_mask: torch.Tensor
+    span_kg_types: torch.Tensor
     spans: list[list[tuple[int, int]]]
 
     def to(self, device: torch.device) -> SpanBatch:
@@ -165,9 +170,14 @@ class SpanBatch:
 
 
 def collate(
-    chunks: Sequence[Chunk], max_width: int, pad_id: int, spans: list[list[tuple[int, int]]] | None = None
+    chunks: Sequence[Chunk],
+    max_width: int,
+    pad_id: int,
+    spans: list[list[tuple[int, int]]] | None = None,
+    dictionary: KGDictionary | None = None,
 ) -> SpanBatch:
-    """Pad the chunks' subwords; score ``spans`` (default: every word span up to ``max_width``)."""
+    """Pad the chunks' subwords; score ``spans`` (default: every word span up to ``max_width``);
+    ``span_kg_types`` holds each span's KG type mask from ``dictionary`` (0 without one)."""
     if spans is None:
         spans = [enumerate_spans(len(c.words), max_width) for c in chunks]
     n_tokens = max(len(c.input_ids) for c in chunks)
@@ -178,6 +188,7 @@ def collate(
     span_last = torch.zeros((len(chunks), n_spans), dtype=torch.long)
     span_width = torch.zeros((len(chunks), n_spans), dtype=torch.long)
     span_mask = torch.zeros((len(chunks), n_spans), dtype=torch.bool)
+    span_kg_types = torch.zeros((len(chunks), n_spans), dtype=torch.long)
     for b, (chunk, chunk_spans) in enumerate(zip(chunks, spans, strict=True)):
         input_ids[b, : len(chunk.input_ids)] = torch.tensor(chunk.input_ids)
         attention_mask[b, : len(chunk.input_ids)] = 1
@@ -189,4 +200,6 @@ def collate(
         span_last[b, :n] = torch.tensor([chunk.word_last[j] for j in last])
         span_width[b, :n] = torch.tensor([j - i for i, j in chunk_spans])
         span_mask[b, :n] = True
-    return SpanBatch(input_ids, attention_mask, span_first, span_last, span_width, span_mask, spans)
+        if dictionary is not None:
+            span_kg_types[b, :n] = torch.tensor(dictionary.span_masks(chunk.word_keys, chunk_spans))
+    return SpanBatch(input_ids, attention_mask, span_first, span_last, span_width, span_mask, span_kg_types, spans)

@@ -1,0 +1,88 @@
+"""KG dictionary features: the KG entity types of which a span's text is an alias.
+
+For every enumerated span the student reads one bit per KG entity type, set when the
+span's normalized text (``kogner.kg.normalize.normalize_alias``) is an alias of an entity
+of that type in the KG it was trained with. That is how the KG's vocabulary reaches NER
+directly: a drug the training corpus never names is still a known Chemical alias. The
+dictionary is saved in the model directory, so a model needs no KG or index to predict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from kogner.errors import InputFormatError
+
+if TYPE_CHECKING:
+    from kogner.index import EntityIndex
+
+FILE_NAME = "kg_dictionary.parquet"
+MAX_TYPES = 63  # one bit each in an int64 mask
+
+
+class KGDictionary:
+    """Normalized alias -> bit mask over ``types`` (bit t set: an alias of a ``types[t]`` entity)."""
+
+    def __init__(self, types: Sequence[str], masks: dict[str, int]) -> None:
+        if len(types) > MAX_TYPES:
+            raise ValueError(f"a KG dictionary holds at most {MAX_TYPES} entity types, got {len(types)}")
+        self.types = list(types)
+        self.masks = masks
+
+    @classmethod
+    def from_aliases(cls, aliases: Iterable[tuple[str, str]]) -> KGDictionary:
+        """From (normalized alias, entity type) pairs; types in sorted order."""
+        pairs = list(aliases)
+        types = sorted({entity_type for _, entity_type in pairs})
+        bit = {entity_type: 1 << position for position, entity_type in enumerate(types)}
+        masks: dict[str, int] = {}
+        for alias, entity_type in pairs:
+            masks[alias] = masks.get(alias, 0) | bit[entity_type]
+        return cls(types, masks)
+
+    @classmethod
+    def from_index(cls, index: EntityIndex) -> KGDictionary:
+        """The KG's own aliases in ``index`` (before any ``add_aliases``) with their entities' types."""
+        table = pq.read_table(index.path / "aliases.parquet", columns=["normalized", "row"])
+        rows = table["row"].to_pylist()
+        return cls.from_aliases(zip(table["normalized"].to_pylist(), (index.types[row] for row in rows), strict=True))
+
+    def save(self, directory: Path) -> None:
+        names = [[t for position, t in enumerate(self.types) if mask >> position & 1] for mask in self.masks.values()]
+        table = pa.table({"alias": list(self.masks), "types": names})
+        pq.write_table(table, directory / FILE_NAME)
+
+    @classmethod
+    def load(cls, directory: Path, types: Sequence[str]) -> KGDictionary:
+        """The dictionary saved in a model ``directory`` whose config lists ``types``."""
+        path = directory / FILE_NAME
+        if not path.is_file():
+            raise InputFormatError(
+                path, None, "the model's config.json names KG dictionary types but the file is missing"
+            )
+        table = pq.read_table(path)
+        bit = {entity_type: 1 << position for position, entity_type in enumerate(types)}
+        masks: dict[str, int] = {}
+        for row, (alias, names) in enumerate(zip(table["alias"].to_pylist(), table["types"].to_pylist(), strict=True)):
+            unknown = set(names) - set(bit)
+            if unknown:
+                raise InputFormatError(path, row + 1, f"alias {alias!r} has types {sorted(unknown)} not in config.json")
+            masks[alias] = sum(bit[name] for name in names)
+        return cls(types, masks)
+
+    def span_masks(self, word_keys: Sequence[str], spans: Sequence[tuple[int, int]]) -> list[int]:
+        """The type mask of each (first word, last word) span; 0 unless both end words have a
+        key (a span starting or ending at punctuation is not the alias it contains)."""
+        masks = []
+        for first, last in spans:
+            if not (word_keys[first] and word_keys[last]):
+                masks.append(0)
+                continue
+            key = " ".join(k for k in word_keys[first : last + 1] if k)
+            masks.append(self.masks.get(key, 0))
+        return masks
