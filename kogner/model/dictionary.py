@@ -9,6 +9,7 @@ dictionary is saved in the model directory, so a model needs no KG or index to p
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +34,10 @@ class KGDictionary:
             raise ValueError(f"a KG dictionary holds at most {MAX_TYPES} entity types, got {len(types)}")
         self.types = list(types)
         self.masks = masks
+        self.longest: dict[str, int] = {}  # first word of an alias -> most words of one so starting
+        for alias in masks:
+            words = alias.split(" ")
+            self.longest[words[0]] = max(self.longest.get(words[0], 0), len(words))
 
     @classmethod
     def from_aliases(cls, aliases: Iterable[tuple[str, str]]) -> KGDictionary:
@@ -78,10 +83,12 @@ class KGDictionary:
     def span_masks(self, word_keys: Sequence[str], spans: Sequence[tuple[int, int]]) -> list[int]:
         """The type mask of each (first word, last word) span; 0 unless both end words have a
         key (a span starting or ending at punctuation is not the alias it contains)."""
+        keyed_before = list(itertools.accumulate((1 if key else 0 for key in word_keys), initial=0))
         masks = []
         for first, last in spans:
-            if not (word_keys[first] and word_keys[last]):
-                masks.append(0)
+            keyed = keyed_before[last + 1] - keyed_before[first]
+            if not word_keys[last] or keyed > self.longest.get(word_keys[first], 0):
+                masks.append(0)  # (no alias starts with this word, or none is this long)
                 continue
             key = " ".join(k for k in word_keys[first : last + 1] if k)
             masks.append(self.masks.get(key, 0))
