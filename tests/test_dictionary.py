@@ -89,3 +89,10 @@ def test_a_missing_or_inconsistent_dictionary_file_is_one_clear_error(model, tmp
     (path / FILE_NAME).unlink()
     with pytest.raises(InputFormatError, match=rf"{FILE_NAME}.*missing"):
         KoGNER.from_pretrained(path)
+
+
+def test_an_unreadable_dictionary_file_is_one_clear_error(model, tmp_path) -> None:
+    path = model.save_pretrained(tmp_path / "m")
+    (path / FILE_NAME).write_bytes(b"not parquet")
+    with pytest.raises(InputFormatError, match=rf"{FILE_NAME}: not a KG dictionary table"):
+        KoGNER.from_pretrained(path)

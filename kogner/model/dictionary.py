@@ -26,6 +26,11 @@ FILE_NAME = "kg_dictionary.parquet"
 MAX_TYPES = 63  # one bit each in an int64 mask
 
 
+def bits_of(types: Sequence[str]) -> dict[str, int]:
+    """Each entity type's bit in a mask over ``types``."""
+    return {entity_type: 1 << position for position, entity_type in enumerate(types)}
+
+
 class KGDictionary:
     """Normalized alias -> bit mask over ``types`` (bit t set: an alias of a ``types[t]`` entity)."""
 
@@ -44,7 +49,7 @@ class KGDictionary:
         """From (normalized alias, entity type) pairs; types in sorted order."""
         pairs = list(aliases)
         types = sorted({entity_type for _, entity_type in pairs})
-        bit = {entity_type: 1 << position for position, entity_type in enumerate(types)}
+        bit = bits_of(types)
         masks: dict[str, int] = {}
         for alias, entity_type in pairs:
             masks[alias] = masks.get(alias, 0) | bit[entity_type]
@@ -70,8 +75,11 @@ class KGDictionary:
             raise InputFormatError(
                 path, None, "the model's config.json names KG dictionary types but the file is missing"
             )
-        table = pq.read_table(path)
-        bit = {entity_type: 1 << position for position, entity_type in enumerate(types)}
+        try:
+            table = pq.read_table(path, columns=["alias", "types"])
+        except (OSError, pa.ArrowException) as error:
+            raise InputFormatError(path, None, f"not a KG dictionary table: {error}") from error
+        bit = bits_of(types)
         masks: dict[str, int] = {}
         for row, (alias, names) in enumerate(zip(table["alias"].to_pylist(), table["types"].to_pylist(), strict=True)):
             unknown = set(names) - set(bit)
