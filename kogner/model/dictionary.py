@@ -9,11 +9,11 @@ dictionary is saved in the model directory, so a model needs no KG or index to p
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -88,16 +88,20 @@ class KGDictionary:
             masks[alias] = sum(bit[name] for name in names)
         return cls(types, masks)
 
-    def span_masks(self, word_keys: Sequence[str], spans: Sequence[tuple[int, int]]) -> list[int]:
-        """The type mask of each (first word, last word) span; 0 unless both end words have a
-        key (a span starting or ending at punctuation is not the alias it contains)."""
-        keyed_before = list(itertools.accumulate((1 if key else 0 for key in word_keys), initial=0))
-        masks = []
-        for first, last in spans:
-            keyed = keyed_before[last + 1] - keyed_before[first]
-            if not word_keys[last] or keyed > self.longest.get(word_keys[first], 0):
-                masks.append(0)  # (no alias starts with this word, or none is this long)
-                continue
-            key = " ".join(k for k in word_keys[first : last + 1] if k)
-            masks.append(self.masks.get(key, 0))
+    def span_masks(self, word_keys: Sequence[str], spans: Sequence[tuple[int, int]] | np.ndarray) -> np.ndarray:
+        """The int64 type mask of each (first word, last word) span; 0 unless both end words have
+        a key (a span starting or ending at punctuation is not the alias it contains). Only spans
+        no longer than the longest alias starting with their first word are looked up."""
+        bounds = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+        masks = np.zeros(len(bounds), dtype=np.int64)
+        if not len(bounds):
+            return masks
+        first, last = bounds[:, 0], bounds[:, 1]
+        keyed = np.fromiter((bool(key) for key in word_keys), dtype=bool, count=len(word_keys))
+        keyed_before = np.concatenate(([0], np.cumsum(keyed)))
+        longest = np.fromiter((self.longest.get(key, 0) for key in word_keys), dtype=np.int64, count=len(word_keys))
+        looked_up = keyed[last] & (keyed_before[last + 1] - keyed_before[first] <= longest[first])
+        for s in np.flatnonzero(looked_up).tolist():
+            key = " ".join(k for k in word_keys[first[s] : last[s] + 1] if k)
+            masks[s] = self.masks.get(key, 0)
         return masks

@@ -199,26 +199,29 @@ class KoGNER(nn.Module):
 
         The MLP's first layer is linear in its concatenated input [first; last; mean; width],
         so it is applied per subword (and per width) and each span sums its rows of that:
-        first + last + (cumsum[last+1] - cumsum[first]) / length + width (+ bias), plus the
-        span's KG type bits times their columns of that layer. The same
-        function as concatenating per span, at a fraction of the cost (a window has
-        ~max_span_width times more spans than words); one ``embedding_bag`` forms the sums
-        without materializing each gathered row."""
-        with autocast(self.device):
-            hidden = self.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+        first + last + (cumsum[last+1] - cumsum[first]) / length + width (+ bias) + the row of
+        its KG type mask (the mask's bits times their columns of that layer; one row per
+        distinct mask in the batch). The same function as concatenating per span, at a fraction
+        of the cost (a window has ~max_span_width times more spans than words); one
+        ``embedding_bag`` forms the sums without materializing each gathered row. The
+        per-subword product runs in the encoder's precision (bf16/fp16 under autocast), the
+        sums in float32."""
         first_layer: nn.Linear = self.span_head[0]
-        n_batch, n_tokens, size = hidden.shape
         blocks = 3 if self.config.use_pooled else 2
         n_kg_types = len(self.config.kg_dictionary_types)
+        size = self.encoder.config.hidden_size
         token_weight, width_weight, kg_types_weight = first_layer.weight.split(
             [size * blocks, self.config.width_dim, n_kg_types], dim=1
         )
         stacked_weight = torch.cat(token_weight.split(size, dim=1), dim=0)  # (blocks·2·span_dim, size)
-        projected = (hidden.float() @ stacked_weight.T).chunk(blocks, dim=-1)  # each (B, T, 2·span_dim)
+        with autocast(self.device):
+            hidden = self.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+            projected = (hidden @ stacked_weight.T).float().chunk(blocks, dim=-1)  # each (B, T, 2·span_dim)
+        n_batch, n_tokens, _ = hidden.shape
         first, last = batch.span_first, batch.span_last  # (B, S) subword positions
         row_of_chunk = torch.arange(n_batch, device=hidden.device).unsqueeze(1)
-        # Row tables stacked into one: [first-word rows; last-word rows; cumsum rows; width rows],
-        # and per span the rows it sums, with their weights.
+        # Row tables stacked into one: [first-word rows; last-word rows; cumsum rows; width rows;
+        # KG mask rows], and per span the rows it sums, with their weights.
         tables = [projected[0].flatten(0, 1), projected[1].flatten(0, 1)]
         rows = [first + row_of_chunk * n_tokens, last + row_of_chunk * n_tokens + n_batch * n_tokens]
         ones = torch.ones(first.shape, device=hidden.device)
@@ -234,16 +237,18 @@ class KoGNER(nn.Module):
         tables.append(self.width_embedding.weight @ width_weight.T + first_layer.bias)
         rows.append(width + sum(table.size(0) for table in tables[:-1]))
         weights.append(ones)
+        if n_kg_types:
+            masks, mask_row = batch.span_kg_types.unique(return_inverse=True)
+            bits = (masks.unsqueeze(-1) >> torch.arange(n_kg_types, device=hidden.device) & 1).float()
+            rows.append(mask_row + sum(table.size(0) for table in tables))
+            tables.append(bits @ kg_types_weight.T)  # (distinct masks, 2·span_dim)
+            weights.append(ones)
         summed = F.embedding_bag(
             torch.stack(rows, dim=-1).flatten(0, 1),
             torch.cat(tables),
             per_sample_weights=torch.stack(weights, dim=-1).flatten(0, 1),
             mode="sum",
         ).view(n_batch, first.size(1), -1)
-        if n_kg_types:
-            bits = torch.arange(n_kg_types, device=hidden.device)
-            kg_types = (batch.span_kg_types.unsqueeze(-1) >> bits & 1).float()  # (B, S, types)
-            summed = summed + kg_types @ kg_types_weight.T
         return self.span_head[1](summed)
 
     def span_output(self, span_hidden: torch.Tensor) -> torch.Tensor:

@@ -10,10 +10,12 @@ accepts: a chunk that would is split further, never silently truncated.
 from __future__ import annotations
 
 import bisect
+import functools
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
@@ -55,7 +57,16 @@ class Chunk:
 
 def enumerate_spans(n_words: int, max_width: int) -> list[tuple[int, int]]:
     """Every (first word, last word) span of at most ``max_width`` words, in text order."""
-    return [(i, j) for i in range(n_words) for j in range(i, min(i + max_width, n_words))]
+    return list(_enumerated(n_words, max_width)[0])
+
+
+@functools.lru_cache(maxsize=1024)
+def _enumerated(n_words: int, max_width: int) -> tuple[tuple[tuple[int, int], ...], np.ndarray]:
+    """``enumerate_spans`` as tuples and as an int64 (spans, 2) array, built once per length."""
+    spans = tuple((i, j) for i in range(n_words) for j in range(i, min(i + max_width, n_words)))
+    bounds = np.array(spans, dtype=np.int64).reshape(-1, 2)
+    bounds.flags.writeable = False
+    return spans, bounds
 
 
 def align_words(words: Sequence[Span], offsets: Sequence[tuple[int, int]], base: int) -> tuple[list[int], list[int]]:
@@ -177,29 +188,32 @@ def collate(
     dictionary: KGDictionary | None = None,
 ) -> SpanBatch:
     """Pad the chunks' subwords; score ``spans`` (default: every word span up to ``max_width``);
-    ``span_kg_types`` holds each span's KG type mask from ``dictionary`` (0 without one)."""
+    ``span_kg_types`` holds each span's KG type mask from ``dictionary`` (0 without one).
+    Filled as numpy arrays (a batch has tens of thousands of spans), then wrapped as tensors."""
     if spans is None:
-        spans = [enumerate_spans(len(c.words), max_width) for c in chunks]
+        enumerated = [_enumerated(len(c.words), max_width) for c in chunks]
+        spans = [list(tuples) for tuples, _ in enumerated]
+        bounds = [array for _, array in enumerated]
+    else:
+        bounds = [np.asarray(chunk_spans, dtype=np.int64).reshape(-1, 2) for chunk_spans in spans]
     n_tokens = max(len(c.input_ids) for c in chunks)
     n_spans = max(1, max(len(s) for s in spans))
-    input_ids = torch.full((len(chunks), n_tokens), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(chunks), n_tokens), dtype=torch.long)
-    span_first = torch.zeros((len(chunks), n_spans), dtype=torch.long)
-    span_last = torch.zeros((len(chunks), n_spans), dtype=torch.long)
-    span_width = torch.zeros((len(chunks), n_spans), dtype=torch.long)
-    span_mask = torch.zeros((len(chunks), n_spans), dtype=torch.bool)
-    span_kg_types = torch.zeros((len(chunks), n_spans), dtype=torch.long)
-    for b, (chunk, chunk_spans) in enumerate(zip(chunks, spans, strict=True)):
-        input_ids[b, : len(chunk.input_ids)] = torch.tensor(chunk.input_ids)
+    input_ids = np.full((len(chunks), n_tokens), pad_id, dtype=np.int64)
+    attention_mask = np.zeros((len(chunks), n_tokens), dtype=np.int64)
+    span_first, span_last, span_width, span_kg_types = np.zeros((4, len(chunks), n_spans), dtype=np.int64)
+    span_mask = np.zeros((len(chunks), n_spans), dtype=bool)
+    for b, (chunk, chunk_bounds) in enumerate(zip(chunks, bounds, strict=True)):
+        input_ids[b, : len(chunk.input_ids)] = chunk.input_ids
         attention_mask[b, : len(chunk.input_ids)] = 1
-        if not chunk_spans:
+        n = len(chunk_bounds)
+        if not n:
             continue
-        first, last = zip(*chunk_spans, strict=True)
-        n = len(chunk_spans)
-        span_first[b, :n] = torch.tensor([chunk.word_first[i] for i in first])
-        span_last[b, :n] = torch.tensor([chunk.word_last[j] for j in last])
-        span_width[b, :n] = torch.tensor([j - i for i, j in chunk_spans])
+        first, last = chunk_bounds[:, 0], chunk_bounds[:, 1]
+        span_first[b, :n] = np.asarray(chunk.word_first, dtype=np.int64)[first]
+        span_last[b, :n] = np.asarray(chunk.word_last, dtype=np.int64)[last]
+        span_width[b, :n] = last - first
         span_mask[b, :n] = True
         if dictionary is not None:
-            span_kg_types[b, :n] = torch.tensor(dictionary.span_masks(chunk.word_keys, chunk_spans))
-    return SpanBatch(input_ids, attention_mask, span_first, span_last, span_width, span_mask, span_kg_types, spans)
+            span_kg_types[b, :n] = dictionary.span_masks(chunk.word_keys, chunk_bounds)
+    tensors = [torch.from_numpy(array) for array in (input_ids, attention_mask, span_first, span_last, span_width)]
+    return SpanBatch(*tensors, torch.from_numpy(span_mask), torch.from_numpy(span_kg_types), spans)
