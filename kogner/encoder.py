@@ -66,22 +66,27 @@ class TextEncoder:
 
     @torch.inference_mode()
     def encode(self, texts: Sequence[str], normalize: bool = True, progress: bool = False) -> np.ndarray:
-        """A float32 array (len(texts), dim); texts are batched by length to save padding."""
-        order = np.argsort([len(t) for t in texts], kind="stable")
+        """A float32 array (len(texts), dim). Texts are tokenized once and batched by subword
+        count, so a batch pads little (short names vary in subwords far more than in characters)."""
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not len(texts):
+            return vectors
+        token_ids = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
+        order = np.argsort([len(ids) for ids in token_ids], kind="stable")
+        pad_id = self.tokenizer.pad_token_id or 0
         starts = range(0, len(texts), self.batch_size)
         for start in tqdm(starts, desc="encoding", disable=not progress, unit="batch"):
             index = order[start : start + self.batch_size]
-            batch = self.tokenizer(
-                [texts[i] for i in index],
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
-            ).to(self.device)
+            width = max(len(token_ids[i]) for i in index)
+            input_ids = torch.full((len(index), width), pad_id, dtype=torch.long)
+            attention_mask = torch.zeros((len(index), width), dtype=torch.long)
+            for row, i in enumerate(index):
+                input_ids[row, : len(token_ids[i])] = torch.tensor(token_ids[i])
+                attention_mask[row, : len(token_ids[i])] = 1
+            input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
             with autocast(self.device):
-                hidden = self.model(**batch).last_hidden_state
-            pooled = mean_pool(hidden.float(), batch["attention_mask"])
+                hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            pooled = mean_pool(hidden.float(), attention_mask)
             if normalize:
                 pooled = torch.nn.functional.normalize(pooled, dim=-1)
             vectors[index] = pooled.cpu().numpy()

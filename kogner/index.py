@@ -290,7 +290,7 @@ class EntityIndex:
         self.device = device
         self._encoder = encoder
         self._ids_of_row: dict[int, list[str]] | None = None
-        self._neighbour_cache: OrderedDict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._neighbour_cache: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._neighbour_lock = threading.Lock()
         self._prefixes_of_row: list[set[str]] | None = None
 
@@ -353,9 +353,19 @@ class EntityIndex:
         e.g. MESH and OMIM).
         ``documents[i]`` is the text mention i comes from (None: unknown); short forms defined
         there are looked up by their long form."""
-        allowed = set(types) if types is not None else None
-        if allowed is not None and allowed.isdisjoint(self.type_names):
-            return [[] for _ in texts]  # no entity of these types: nothing to encode or search
+        return self.lookup_each(texts, [types] * len(texts), k, documents, namespaces)
+
+    def lookup_each(
+        self,
+        texts: Sequence[str],
+        types: Sequence[Sequence[str] | None],
+        k: int = 1,
+        documents: Sequence[str | None] | None = None,
+        namespaces: Sequence[str] | None = None,
+    ) -> list[list[Link]]:
+        """``lookup`` where text i keeps only entities of ``types[i]`` (None: any). All texts
+        short of ``k`` exact links share one alias-encoder pass and one search, whatever
+        their types: the encoder and the search are far faster on one large batch than on many small."""
         wanted = set(namespaces) if namespaces else None
         if wanted is not None and self._prefixes_of_row is None:
             self._prefixes_of_row = [set() for _ in self.entity_ids]
@@ -364,20 +374,26 @@ class EntityIndex:
         if documents is not None:
             texts = expand_in_documents(texts, documents)
         normalized = [normalize_alias(text) for text in texts]
-
-        def keep(row: int) -> bool:
-            return (allowed is None or self.types[row] in allowed) and (
-                wanted is None or not wanted.isdisjoint(self._prefixes_of_row[row])
-            )
+        keeps: dict[frozenset[str] | None, Callable[[int], bool] | None] = {}  # one per distinct set of types
+        keep_of = []
+        for allowed in types:
+            key = None if allowed is None else frozenset(allowed)
+            if key not in keeps:
+                keeps[key] = self._keeper(allowed, wanted)
+            keep_of.append(keeps[key])
 
         def exact(query: str) -> Iterator[tuple[int, float]]:
             return ((row, 1.0) for row in self.alias_rows.get(query, []))
 
-        results = [self._first_links(exact(query), k, keep) for query in normalized]
+        results = [
+            [] if keep is None else self._first_links(exact(query), k, keep)
+            for query, keep in zip(normalized, keep_of, strict=True)
+        ]
         # Alias embeddings only for mentions the dictionary left short of k entities.
-        short = [i for i, links in enumerate(results) if len(links) < k]
+        short = [i for i, links in enumerate(results) if len(links) < k and keep_of[i] is not None]
         if short:
-            fetch = min(self.alias_index.ntotal, max(32, 8 * k) * (4 if allowed or wanted else 1))
+            filtered = any(types[i] is not None for i in short) or wanted is not None
+            fetch = min(self.alias_index.ntotal, max(32, 8 * k) * (4 if filtered else 1))
             found = self._alias_neighbours([normalized[i] for i in short], fetch)
             for i in short:
                 scores, alias_rows = found[normalized[i]]
@@ -387,49 +403,44 @@ class EntityIndex:
                     if alias_row >= 0
                     for row in self.rows_of_alias_vector[alias_row]
                 )
-                results[i] = self._first_links(itertools.chain(exact(normalized[i]), neighbours), k, keep)
+                results[i] = self._first_links(itertools.chain(exact(normalized[i]), neighbours), k, keep_of[i])
         return results
 
-    def lookup_each(
-        self,
-        texts: Sequence[str],
-        types: Sequence[Sequence[str] | None],
-        k: int = 1,
-        documents: Sequence[str | None] | None = None,
-    ) -> list[list[Link]]:
-        """``lookup`` where text i keeps only entities of ``types[i]`` (None: any): one lookup per
-        distinct set of types, so each stays one batch for the alias encoder."""
-        groups: dict[tuple[str, ...] | None, list[int]] = {}
-        for i, allowed in enumerate(types):
-            groups.setdefault(None if allowed is None else tuple(allowed), []).append(i)
-        results: list[list[Link]] = [[] for _ in texts]
-        for allowed, rows in groups.items():
-            of_group = None if documents is None else [documents[i] for i in rows]
-            for i, links in zip(rows, self.lookup([texts[i] for i in rows], k, allowed, of_group), strict=True):
-                results[i] = links
-        return results
+    def _keeper(self, types: Sequence[str] | None, wanted: set[str] | None) -> Callable[[int], bool] | None:
+        """Whether an entity row may be linked to (of ``types``, None: any; with an id in one of
+        the ``wanted`` namespaces, None: any); None when no entity of the index can be."""
+        allowed = set(types) if types is not None else None
+        if allowed is not None and allowed.isdisjoint(self.type_names):
+            return None  # no entity of these types: nothing to encode or search
+
+        def keep(row: int) -> bool:
+            return (allowed is None or self.types[row] in allowed) and (
+                wanted is None or not wanted.isdisjoint(self._prefixes_of_row[row])
+            )
+
+        return keep
 
     def _alias_neighbours(self, queries: Sequence[str], fetch: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """(scores, alias rows) of the ``fetch`` nearest aliases of each normalized query. Each
         distinct query not in the cache is encoded and searched once, all in one batch; the
-        cache keeps the last ``NEIGHBOUR_CACHE`` answers (corpora repeat their mentions). The
-        lock guards the cache only: threads sharing the index (Beam may) encode and search at
-        the same time."""
+        cache keeps the last ``NEIGHBOUR_CACHE`` answers (corpora repeat their mentions), each
+        serving any request for as many neighbours or fewer. The lock guards the cache only:
+        threads sharing the index (Beam may) encode and search at the same time."""
         distinct = list(dict.fromkeys(queries))
         cache = self._neighbour_cache
         with self._neighbour_lock:
-            found = {q: cache[(q, fetch)] for q in distinct if (q, fetch) in cache}
+            found = {q: cache[q] for q in distinct if q in cache and len(cache[q][0]) >= fetch}
         missing = [q for q in distinct if q not in found]
         if missing:
             scores, alias_rows = nearest(self.alias_index, self.encoder.encode(missing), fetch, self.coarse_aliases)
             found.update(zip(missing, zip(scores, alias_rows, strict=True), strict=True))
         with self._neighbour_lock:
             for query, neighbours in found.items():
-                cache[(query, fetch)] = neighbours
-                cache.move_to_end((query, fetch))
+                cache[query] = neighbours
+                cache.move_to_end(query)
             while len(cache) > NEIGHBOUR_CACHE:
                 cache.popitem(last=False)
-        return found
+        return {q: (scores[:fetch], rows[:fetch]) for q, (scores, rows) in found.items()}
 
     def _first_links(self, candidates: Iterable[tuple[int, float]], k: int, keep: Callable[[int], bool]) -> list[Link]:
         """Links to the first ``k`` distinct entities of (row, score) ``candidates`` that ``keep`` accepts."""

@@ -250,10 +250,12 @@ def _merge(
 
 
 class Link(beam.PTransform):
-    """(key, AnnotatedDocument | DeadLetter) with entity fields filled in, batches of
-    documents at a time; the model and faiss index loaded once per worker (Shared)."""
+    """(key, AnnotatedDocument | DeadLetter) with entity fields filled in, ``batch_size``
+    documents at a time (fixed, not Beam's adaptive sizes, which start at one document: the
+    alias encoder needs many new mention texts at once to run at full speed); the model and
+    faiss index loaded once per worker (Shared)."""
 
-    def __init__(self, settings: Settings, batch_size: int = 64) -> None:
+    def __init__(self, settings: Settings, batch_size: int = 256) -> None:
         super().__init__()
         self.settings = settings
         self.batch_size = batch_size
@@ -263,7 +265,7 @@ class Link(beam.PTransform):
         split = results | "SplitFailures" >> beam.Partition(lambda kv, _: int(isinstance(kv[1], DeadLetter)), 2)
         linked = (
             split[0]
-            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
+            | "Batch" >> beam.BatchElements(min_batch_size=self.batch_size, max_batch_size=self.batch_size)
             | "Link" >> beam.ParDo(LinkDocuments(s, Shared()))
         )
         return (linked, split[1]) | "Rejoin" >> beam.Flatten()

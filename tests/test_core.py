@@ -71,3 +71,19 @@ def test_default_encoder_embeds_related_terms_closer() -> None:
     assert vectors.shape == (3, 384)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+
+
+def test_encoder_batches_by_subword_count_without_changing_any_vector(data_dir) -> None:
+    """Real mention texts of very different lengths, encoded in padded batches of 8, equal each
+    text encoded alone (the padding is masked out), in the caller's order; no texts, no rows."""
+    from kogner.datasets import load_dataset
+
+    encoder = TextEncoder(batch_size=8)
+    docs = load_dataset("bc5cdr", "test", data_dir)[:5]
+    texts = list(dict.fromkeys(m.text for doc in docs for m in doc.mentions))[:40]
+    texts.append("x" * 400)  # beyond max_length: truncated, not an error
+    batched = encoder.encode(texts)
+    alone = np.stack([encoder.encode([text])[0] for text in texts])
+    assert len({len(encoder.tokenizer(t)["input_ids"]) for t in texts}) > 4
+    assert np.allclose(batched, alone, atol=2e-2) and float((batched * alone).sum(1).min()) > 0.999
+    assert encoder.encode([]).shape == (0, 384)
