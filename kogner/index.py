@@ -54,7 +54,7 @@ FLAT_MAX = 100_000  # "auto" uses exact IndexFlatIP up to this many vectors, IVF
 # that); ``alias_kind="hnsw"`` trades that for speed (bench/RESULTS.md, index section).
 ALIAS_FLAT_MAX = 1_000_000
 LOOKUP_FETCH = 128  # nearest aliases a filtered lookup (types or namespaces, k <= 4) reads
-NEIGHBOUR_CACHE = 100_000  # nearest-alias answers kept per loaded index (~40 MiB at 32 neighbours)
+NEIGHBOUR_CACHE = 100_000  # nearest-alias answers kept per loaded index (~150 MiB at 128 neighbours)
 SCORE_BLOCK = 1 << 25  # query x vector scores computed at once by ``nearest`` (128 MiB of float32)
 COARSE_CANDIDATES = 2  # per wanted neighbour, picked in bf16 and rescored in fp32 by ``nearest``
 

@@ -188,6 +188,24 @@ def test_only_distinct_mentions_the_dictionary_leaves_short_of_k_are_encoded(
     assert index.lookup(["infarction of the myocardium"], k=1) == results[1:2] and len(encoded) == 1
 
 
+def test_mentions_of_different_types_share_one_encoder_pass(
+    index: EntityIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """lookup_each encodes every text short of an exact link in one batch, whatever its types, and
+    each text still links only within its own types (a cached answer serves a later, shorter request)."""
+    index = EntityIndex(index.path, encoder=index.encoder)  # a fresh neighbour cache
+    encoded: list[list[str]] = []
+    encode = index.encoder.encode
+    monkeypatch.setattr(index.encoder, "encode", lambda texts, *a, **kw: encoded.append(list(texts)) or encode(texts))
+    texts = ["infarction of the myocardium", "aortic tissue", "infarction of the myocardium", "aortic tissue"]
+    types = [["Disease"], ["Anatomy"], ["Anatomy"], None]
+    results = index.lookup_each(texts, types)
+    assert encoded == [["infarction of the myocardium", "aortic tissue"]]
+    assert [links[0].type for links in results[:3]] == ["Disease", "Anatomy", "Anatomy"]
+    assert results[0][0].entity_id == "MESH:D009203" and results[3]
+    assert index.lookup(["aortic tissue"], k=1) == [results[3]] and len(encoded) == 1
+
+
 def test_embedding_lookup_when_no_alias_matches(index: EntityIndex) -> None:
     results = index.lookup(["infarction of the myocardium", "aortic tissue"], k=5, types=["Disease"])
     assert results[0][0].entity_id == "MESH:D009203" and results[0][0].score < 1.0
