@@ -78,12 +78,12 @@ class TextEncoder:
         for start in tqdm(starts, desc="encoding", disable=not progress, unit="batch"):
             index = order[start : start + self.batch_size]
             width = max(len(token_ids[i]) for i in index)
-            input_ids = torch.full((len(index), width), pad_id, dtype=torch.long)
-            attention_mask = torch.zeros((len(index), width), dtype=torch.long)
+            ids = np.full((len(index), width), pad_id, dtype=np.int64)
+            mask = np.zeros((len(index), width), dtype=np.int64)
             for row, i in enumerate(index):
-                input_ids[row, : len(token_ids[i])] = torch.tensor(token_ids[i])
-                attention_mask[row, : len(token_ids[i])] = 1
-            input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
+                ids[row, : len(token_ids[i])] = token_ids[i]
+                mask[row, : len(token_ids[i])] = 1
+            input_ids, attention_mask = torch.from_numpy(ids).to(self.device), torch.from_numpy(mask).to(self.device)
             with autocast(self.device):
                 hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
             pooled = mean_pool(hidden.float(), attention_mask)
