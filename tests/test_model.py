@@ -133,7 +133,6 @@ def test_factorized_span_head_equals_the_mlp_on_concatenated_span_features(
     [first; last; (mean;) width; (KG type bits)] per span, in values and in gradients (training
     uses it), and hidden_scores must equal scores(span_vectors). In float32: under bf16 autocast
     the per-subword product is rounded to bf16, which is the point of running it there."""
-    monkeypatch.setenv("KOGNER_CPU_PRECISION", "fp32")
     from kogner.model.dictionary import KGDictionary
     from kogner.model.predictor import text_chunks
 
@@ -144,6 +143,8 @@ def test_factorized_span_head_equals_the_mlp_on_concatenated_span_features(
         model = KoGNER.from_encoder(
             None, ["Disease", "Chemical"], dictionary, window_words=40, max_subwords=64, use_pooled=use_pooled
         )
+    # only now: the session's index fixture, built above if first needed here, stays in the default precision
+    monkeypatch.setenv("KOGNER_CPU_PRECISION", "fp32")
     doc = next(d for d in load_dataset("bc5cdr", "dev", data_dir) if "arrhythmia" in d.text)  # in the MeSH slice
     batch = model.collate(text_chunks(model, [doc.text]))
     mask = batch.span_mask
