@@ -37,6 +37,17 @@ def load_encoder(name_or_path: str | None = None) -> tuple[PreTrainedTokenizerBa
     return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path)
 
 
+def pad_ids(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, attention mask), each int64 (len(sequences), longest): the sequences left-aligned, padded."""
+    width = max((len(ids) for ids in sequences), default=0)
+    ids = np.full((len(sequences), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(sequences), width), dtype=np.int64)
+    for row, sequence in enumerate(sequences):
+        ids[row, : len(sequence)] = sequence
+        mask[row, : len(sequence)] = 1
+    return ids, mask
+
+
 def mean_pool(token_vectors: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Average of the token vectors where ``attention_mask`` is 1."""
     mask = attention_mask.unsqueeze(-1).to(token_vectors.dtype)
@@ -77,12 +88,7 @@ class TextEncoder:
         starts = range(0, len(texts), self.batch_size)
         for start in tqdm(starts, desc="encoding", disable=not progress, unit="batch"):
             index = order[start : start + self.batch_size]
-            width = max(len(token_ids[i]) for i in index)
-            ids = np.full((len(index), width), pad_id, dtype=np.int64)
-            mask = np.zeros((len(index), width), dtype=np.int64)
-            for row, i in enumerate(index):
-                ids[row, : len(token_ids[i])] = token_ids[i]
-                mask[row, : len(token_ids[i])] = 1
+            ids, mask = pad_ids([token_ids[i] for i in index], pad_id)
             input_ids, attention_mask = torch.from_numpy(ids).to(self.device), torch.from_numpy(mask).to(self.device)
             with autocast(self.device):
                 hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state

@@ -234,8 +234,8 @@ class KoGNER(nn.Module):
             inverse_length = (last - first + 1).clamp(min=1).reciprocal()
             weights += [inverse_length, -inverse_length]
         width = batch.span_width.clamp(max=self.config.max_span_width - 1)
+        rows.append(width + sum(table.size(0) for table in tables))
         tables.append(self.width_embedding.weight @ width_weight.T + first_layer.bias)
-        rows.append(width + sum(table.size(0) for table in tables[:-1]))
         weights.append(ones)
         if n_kg_types:
             masks, mask_row = batch.span_kg_types.unique(return_inverse=True)

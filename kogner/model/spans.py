@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from kogner.encoder import pad_ids
 from kogner.kg.normalize import normalize_alias
 from kogner.model.dictionary import KGDictionary
 from kogner.text import Span, sentence_spans, word_spans, word_windows
@@ -196,15 +197,11 @@ def collate(
         bounds = [array for _, array in enumerated]
     else:
         bounds = [np.asarray(chunk_spans, dtype=np.int64).reshape(-1, 2) for chunk_spans in spans]
-    n_tokens = max(len(c.input_ids) for c in chunks)
     n_spans = max(1, max(len(s) for s in spans))
-    input_ids = np.full((len(chunks), n_tokens), pad_id, dtype=np.int64)
-    attention_mask = np.zeros((len(chunks), n_tokens), dtype=np.int64)
+    input_ids, attention_mask = pad_ids([c.input_ids for c in chunks], pad_id)
     span_first, span_last, span_width, span_kg_types = np.zeros((4, len(chunks), n_spans), dtype=np.int64)
     span_mask = np.zeros((len(chunks), n_spans), dtype=bool)
     for b, (chunk, chunk_bounds) in enumerate(zip(chunks, bounds, strict=True)):
-        input_ids[b, : len(chunk.input_ids)] = chunk.input_ids
-        attention_mask[b, : len(chunk.input_ids)] = 1
         n = len(chunk_bounds)
         if not n:
             continue
