@@ -57,7 +57,8 @@ def load_model(
 
 
 class KoGNERModelHandler(ModelHandler[TextWindow, PredictionResult, KoGNER]):
-    """Runs the span model over batches of text windows (no linking: that is its own stage)."""
+    """Runs the span model over groups of text windows, in batches of ``batch_size`` windows of
+    similar subword count (no linking: that is its own stage)."""
 
     def __init__(
         self,
@@ -83,11 +84,11 @@ class KoGNERModelHandler(ModelHandler[TextWindow, PredictionResult, KoGNER]):
     def run_inference(
         self, batch: Sequence[TextWindow], model: KoGNER, inference_args: dict[str, Any] | None = None
     ) -> Iterable[PredictionResult]:
-        found = model.predict(
+        found = model.predict(  # batches of ``batch_size`` windows of similar subword count
             [window.text for window in batch],
             types=self._types,
             threshold=self._threshold,
-            batch_size=max(self._batch_size, len(batch)),
+            batch_size=self._batch_size,
             link=False,
             abbreviation_consistency=False,  # a document-level step, after the windows are merged
         )

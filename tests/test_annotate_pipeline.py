@@ -19,9 +19,12 @@ from transformers import AutoTokenizer, BertConfig, BertModel
 from kogner.corpora import read_corpus
 from kogner.encoder import resolve_encoder
 from kogner.model import KoGNER, PredictedMention
+from kogner.model.spans import SpanBatch
 from pipelines.annotate import ReconciliationError, Settings, WriteShardFn, annotate_shard, log_counters, run
+from pipelines.handler import KoGNERModelHandler
 from pipelines.io import DeadLetter
 from pipelines.shards import Shard
+from pipelines.windows import document_windows
 
 LONG_CHARS = 200_000
 # An untrained model scores spans around 0.5, so it proposes mentions all over the text: what
@@ -47,6 +50,26 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     types = ["Chemical", "Disease"]
     model = KoGNER.from_encoder(str(root / "encoder"), types, span_dim=32, width_dim=8, max_span_width=4)
     return model.save_pretrained(root / "kogner")
+
+
+def test_handler_runs_a_group_in_batches_of_similar_subword_count(tiny_model: Path, data_dir: Path) -> None:
+    documents = list(read_corpus(data_dir / "ner/BC5CDR/pubtator/test.txt"))[:12]
+    windows = [w for n, d in enumerate(documents) for w in document_windows(("s", n), d, max_words=40, overlap=5)]
+    handler = KoGNERModelHandler(str(tiny_model), batch_size=4)
+    model = handler.load_model()
+    seen: list[list[int]] = []
+    span_hidden = model.span_hidden
+
+    def spy(batch: SpanBatch) -> torch.Tensor:
+        seen.append(batch.attention_mask.sum(dim=1).tolist())
+        return span_hidden(batch)
+
+    with patch.object(model, "span_hidden", spy):
+        results = list(handler.run_inference(windows, model))
+    assert [r.example for r in results] == windows  # one result per window, in order
+    assert all(len(sizes) <= 4 for sizes in seen) and sum(map(len, seen)) == len(windows)
+    subwords = [n for sizes in seen for n in sizes]
+    assert subwords == sorted(subwords) and len(set(subwords)) > 3  # sorted by subwords, not by words
 
 
 def _medline_slice(data_dir: Path, citations: int) -> bytes:
