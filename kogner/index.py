@@ -17,7 +17,6 @@ document, a short form defined there (Schwartz & Hearst) is looked up by its lon
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import logging
@@ -104,45 +103,59 @@ def is_exact_cpu_index(index: faiss.Index) -> bool:
     return isinstance(index, faiss.IndexFlat) and index.metric_type == faiss.METRIC_INNER_PRODUCT
 
 
-def coarse_copy(index: faiss.Index) -> torch.Tensor | None:
-    """A bf16 copy of an exact CPU index's vectors for ``nearest`` to pick candidates with, where
-    the CPU computes bf16 natively (``kogner.device``); None elsewhere (and on a GPU index)."""
-    if not is_exact_cpu_index(index) or autocast_dtype(torch.device("cpu")) != torch.bfloat16:
-        return None
-    return stored_vectors(index).bfloat16()
+@dataclass(frozen=True)
+class ScanTable:
+    """What ``nearest`` scans in an exact CPU index: the vectors of index rows ``rows`` (None:
+    all, in order), in bf16 (candidates, then rescored in fp32 from the index) or float32."""
+
+    vectors: torch.Tensor
+    rows: torch.Tensor | None = None
+
+
+def scan_table(index: faiss.Index, rows: np.ndarray | None = None) -> ScanTable:
+    """The ``ScanTable`` of an exact CPU index's ``rows`` (None: all): bf16 where the CPU computes
+    bf16 natively (``kogner.device``), else float32 (all rows: faiss's own memory, no copy)."""
+    vectors = stored_vectors(index)
+    if rows is not None:
+        vectors = vectors[torch.from_numpy(rows)]
+    if autocast_dtype(torch.device("cpu")) == torch.bfloat16:
+        vectors = vectors.bfloat16()
+    return ScanTable(vectors, None if rows is None else torch.from_numpy(rows))
 
 
 def nearest(
-    index: faiss.Index, queries: np.ndarray, k: int, coarse: torch.Tensor | None = None
+    index: faiss.Index, queries: np.ndarray, k: int, table: ScanTable | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(scores, rows), each (queries, k), of the ``k`` vectors of ``index`` nearest each query,
     as ``index.search`` gives them (rows -1 past the index's size). An exact inner-product
-    index on the CPU is searched with PyTorch instead: one matrix product and top-k per block
-    of queries over the index's own vectors (no copy). The answers are the same, several
-    times sooner than faiss-cpu's flat search here. With ``coarse`` (``coarse_copy``), the
-    ``COARSE_CANDIDATES`` x k best by bf16 products are rescored in fp32: the same neighbours
-    and fp32 scores, 2-2.6x sooner on a CPU with native bf16 (bench/RESULTS.md, annotate section)."""
+    index on the CPU is searched with PyTorch instead, over ``table`` (default: all rows in
+    float32): one matrix product and top-k per block of queries. The answers are the same,
+    several times sooner than faiss-cpu's flat search here. A bf16 table picks the
+    ``COARSE_CANDIDATES`` x k best by bf16 products, rescored in fp32: the same neighbours and
+    fp32 scores, 2-2.6x sooner on a CPU with native bf16 (bench/RESULTS.md, annotate section).
+    A table of some rows (``scan_table(index, rows)``) answers among those rows alone."""
     if not is_exact_cpu_index(index):
         return index.search(queries, k)
+    table = table or ScanTable(stored_vectors(index))
+    total = len(table.vectors)
     scores = np.full((len(queries), k), -np.finfo(np.float32).max, dtype=np.float32)
     rows = np.full((len(queries), k), -1, dtype=np.int64)
-    found = min(k, index.ntotal)
+    found = min(k, total)
     if found == 0 or len(queries) == 0:
         return scores, rows
     vectors = stored_vectors(index)
-    candidates = min(COARSE_CANDIDATES * found, index.ntotal)
-    block = max(1, SCORE_BLOCK // max(index.ntotal, candidates * index.d if coarse is not None else 0))
+    coarse = table.vectors.dtype != torch.float32
+    candidates = min(COARSE_CANDIDATES * found, total) if coarse else found
+    block = max(1, SCORE_BLOCK // max(total, candidates * index.d if coarse else 0))
     with torch.inference_mode():
         for start in range(0, len(queries), block):
             query = torch.from_numpy(queries[start : start + block])
-            if coarse is None:
-                top = (query @ vectors.T).topk(found, dim=1)
-                picked = top.indices
-            else:
-                pool = (query.bfloat16() @ coarse.T).topk(candidates, dim=1).indices
-                top = torch.einsum("qd,qcd->qc", query, vectors[pool]).topk(found, dim=1)
-                picked = pool.gather(1, top.indices)
-            scores[start : start + block, :found] = top.values.numpy()
+            top = (query.to(table.vectors.dtype) @ table.vectors.T).topk(candidates, dim=1)
+            picked = top.indices if table.rows is None else table.rows[top.indices]
+            if coarse:
+                rescored = torch.einsum("qd,qcd->qc", query, vectors[picked]).topk(found, dim=1)
+                top, picked = rescored, picked.gather(1, rescored.indices)
+            scores[start : start + block, :found] = top.values.float().numpy()
             rows[start : start + block, :found] = picked.numpy()
     return scores, rows
 
@@ -290,8 +303,11 @@ class EntityIndex:
         self.device = device
         self._encoder = encoder
         self._ids_of_row: dict[int, list[str]] | None = None
-        self._neighbour_cache: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._neighbour_cache: OrderedDict[tuple[str, frozenset[str] | None], tuple[np.ndarray, np.ndarray]]
+        self._neighbour_cache = OrderedDict()
         self._neighbour_lock = threading.Lock()
+        self._alias_scans: dict[frozenset[str] | None, ScanTable] = {}
+        self._scan_lock = threading.Lock()
         self._prefixes_of_row: list[set[str]] | None = None
 
     @classmethod
@@ -318,11 +334,23 @@ class EntityIndex:
             )
         return self._encoder
 
-    @functools.cached_property
-    def coarse_aliases(self) -> torch.Tensor | None:
-        """The bf16 copy of the alias vectors that ``nearest`` picks candidates with, made on the
-        first alias search (an index used only for teacher vectors never pays for it)."""
-        return coarse_copy(self.alias_index)
+    def _alias_scan(self, types: frozenset[str] | None) -> ScanTable | None:
+        """What ``nearest`` scans for mentions of KG ``types`` (None: any) in an exact CPU alias
+        index: the aliases of an entity of those types, made on first use (an index used only
+        for teacher vectors never pays for it); None for other alias indexes (searched whole)."""
+        if not is_exact_cpu_index(self.alias_index):
+            return None
+        with self._scan_lock:
+            if types not in self._alias_scans:
+                rows = None
+                if types is not None:
+                    of_types = (a for a, found in self.rows_of_alias_vector.items() if self._any_of(found, types))
+                    rows = np.sort(np.fromiter(of_types, dtype=np.int64))
+                self._alias_scans[types] = scan_table(self.alias_index, rows)
+            return self._alias_scans[types]
+
+    def _any_of(self, rows: list[int], types: frozenset[str]) -> bool:
+        return any(self.types[row] in types for row in rows)
 
     def link(self, row: int, score: float) -> Link:
         return Link(self.entity_ids[row], self.names[row], self.types[row], float(score))
@@ -389,14 +417,18 @@ class EntityIndex:
             [] if keep is None else self._first_links(exact(query), k, keep)
             for query, keep in zip(normalized, keep_of, strict=True)
         ]
-        # Alias embeddings only for mentions the dictionary left short of k entities.
+        # Alias embeddings only for mentions the dictionary left short of k entities. An exact
+        # alias index is searched among the aliases of the types each mention allows; other
+        # indexes whole, reading 4x as many neighbours to filter, as for namespaces.
         short = [i for i, links in enumerate(results) if len(links) < k and keep_of[i] is not None]
         if short:
-            filtered = any(types[i] is not None for i in short) or wanted is not None
+            by_type = is_exact_cpu_index(self.alias_index)
+            requests = [(normalized[i], frozenset(types[i]) if by_type and types[i] else None) for i in short]
+            filtered = wanted is not None or (not by_type and any(types[i] is not None for i in short))
             fetch = min(self.alias_index.ntotal, max(32, 8 * k) * (4 if filtered else 1))
-            found = self._alias_neighbours([normalized[i] for i in short], fetch)
-            for i in short:
-                scores, alias_rows = found[normalized[i]]
+            found = self._alias_neighbours(requests, fetch)
+            for i, request in zip(short, requests, strict=True):
+                scores, alias_rows = found[request]
                 neighbours = (
                     (row, float(score))
                     for alias_row, score in zip(alias_rows, scores, strict=True)
@@ -420,27 +452,38 @@ class EntityIndex:
 
         return keep
 
-    def _alias_neighbours(self, queries: Sequence[str], fetch: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """(scores, alias rows) of the ``fetch`` nearest aliases of each normalized query. Each
-        distinct query not in the cache is encoded and searched once, all in one batch; the
-        cache keeps the last ``NEIGHBOUR_CACHE`` answers (corpora repeat their mentions), each
-        serving any request for as many neighbours or fewer. The lock guards the cache only:
-        threads sharing the index (Beam may) encode and search at the same time."""
-        distinct = list(dict.fromkeys(queries))
+    def _alias_neighbours(
+        self, requests: Sequence[tuple[str, frozenset[str] | None]], fetch: int
+    ) -> dict[tuple[str, frozenset[str] | None], tuple[np.ndarray, np.ndarray]]:
+        """(scores, alias rows) of the ``fetch`` nearest aliases of each (normalized query, KG
+        types) request, among the aliases of those types (None: all). The distinct queries of
+        the requests not in the cache are encoded in one pass, then searched once per set of
+        types; the cache keeps the last ``NEIGHBOUR_CACHE`` answers (corpora repeat their
+        mentions), each serving any request for as many neighbours or fewer. The lock guards
+        the cache only: threads sharing the index (Beam may) encode and search at the same time."""
+        distinct = list(dict.fromkeys(requests))
         cache = self._neighbour_cache
         with self._neighbour_lock:
-            found = {q: cache[q] for q in distinct if q in cache and len(cache[q][0]) >= fetch}
-        missing = [q for q in distinct if q not in found]
+            found = {r: cache[r] for r in distinct if r in cache and len(cache[r][0]) >= fetch}
+        missing = [r for r in distinct if r not in found]
         if missing:
-            scores, alias_rows = nearest(self.alias_index, self.encoder.encode(missing), fetch, self.coarse_aliases)
-            found.update(zip(missing, zip(scores, alias_rows, strict=True), strict=True))
+            texts = list(dict.fromkeys(query for query, _ in missing))
+            vectors = self.encoder.encode(texts)
+            position = {text: n for n, text in enumerate(texts)}
+            by_types: dict[frozenset[str] | None, list[tuple[str, frozenset[str] | None]]] = {}
+            for request in missing:
+                by_types.setdefault(request[1], []).append(request)
+            for types, group in by_types.items():
+                queries = vectors[[position[query] for query, _ in group]]
+                scores, alias_rows = nearest(self.alias_index, queries, fetch, self._alias_scan(types))
+                found.update(zip(group, zip(scores, alias_rows, strict=True), strict=True))
         with self._neighbour_lock:
-            for query, neighbours in found.items():
-                cache[query] = neighbours
-                cache.move_to_end(query)
+            for request, neighbours in found.items():
+                cache[request] = neighbours
+                cache.move_to_end(request)
             while len(cache) > NEIGHBOUR_CACHE:
                 cache.popitem(last=False)
-        return {q: (scores[:fetch], rows[:fetch]) for q, (scores, rows) in found.items()}
+        return {r: (scores[:fetch], rows[:fetch]) for r, (scores, rows) in found.items()}
 
     def _first_links(self, candidates: Iterable[tuple[int, float]], k: int, keep: Callable[[int], bool]) -> list[Link]:
         """Links to the first ``k`` distinct entities of (row, score) ``candidates`` that ``keep`` accepts."""

@@ -19,8 +19,9 @@ from kogner import index as index_module
 from kogner.cli import main
 from kogner.datasets import load_dataset
 from kogner.documents import Mention
-from kogner.index import EntityIndex, build_index, make_faiss_index, nearest, stored_vectors
+from kogner.index import EntityIndex, ScanTable, build_index, make_faiss_index, nearest, stored_vectors
 from kogner.kg.ids import priority
+from kogner.kg.normalize import normalize_alias
 from kogner.model import KoGNERConfig, PredictedMention
 from kogner.model.linking import link_with_vectors
 from kogner.teacher.text import arrow_to_vectors
@@ -206,6 +207,23 @@ def test_mentions_of_different_types_share_one_encoder_pass(
     assert index.lookup(["aortic tissue"], k=1) == [results[3]] and len(encoded) == 1
 
 
+def test_typed_lookup_finds_the_nearest_alias_of_its_types_however_far(index: EntityIndex) -> None:
+    """A Disease lookup of vessel names: their nearest aliases are vessels, and each still links to
+    the Disease alias nearest it over the whole index (exhaustive search, float32)."""
+    index = EntityIndex(index.path, encoder=index.encoder)  # a fresh neighbour cache
+    texts = sorted({index.names[row] for row in range(len(index.names)) if index.types[row] == "Anatomy"})[:40]
+    texts = [f"{text} wall" for text in texts]  # no exact alias
+    queries = index.encoder.encode([normalize_alias(t) for t in texts])
+    of_disease = [a for a, rows in index.rows_of_alias_vector.items() if {index.types[r] for r in rows} & {"Disease"}]
+    scores = queries @ stored_vectors(index.alias_index).numpy()[of_disease].T
+    results = index.lookup(texts, k=1, types=["Disease"])
+    assert [links[0].score for links in results] == pytest.approx(scores.max(axis=1).tolist(), abs=1e-5)
+    assert all(index.types[index.row_of_id[links[0].entity_id]] == "Disease" for links in results)
+    overall = nearest(index.alias_index, queries, 128)[1]
+    beyond = [i for i, rows in enumerate(overall) if not set(rows) & set(of_disease)]
+    assert beyond  # some texts have no Disease alias among their 128 nearest at all
+
+
 def test_embedding_lookup_when_no_alias_matches(index: EntityIndex) -> None:
     results = index.lookup(["infarction of the myocardium", "aortic tissue"], k=5, types=["Disease"])
     assert results[0][0].entity_id == "MESH:D009203" and results[0][0].score < 1.0
@@ -256,7 +274,7 @@ def test_bf16_candidates_rescored_in_fp32_give_the_exact_neighbours(
     monkeypatch.setattr(index_module, "SCORE_BLOCK", aliases.ntotal * 64)  # several blocks
     for k in (1, 32):
         expected_scores, expected_rows = aliases.search(queries, k)
-        scores, rows = nearest(aliases, queries, k, stored_vectors(aliases).bfloat16())
+        scores, rows = nearest(aliases, queries, k, ScanTable(stored_vectors(aliases).bfloat16()))
         assert (rows == expected_rows).all() and np.allclose(scores, expected_scores, atol=1e-5)
 
 
