@@ -8,11 +8,12 @@ An index directory holds ``entities.parquet`` (row -> entity_id, name, type),
 
 ``search`` finds entities near teacher-space vectors; ``lookup`` links mention texts:
 exact normalized-alias matches first (score 1.0), then the nearest aliases of the encoded
-mention (cosine score). Entities sharing an alias are ordered by id prefix as in
-``CANONICAL_PRIORITY`` (a Disease Ontology term not merged into its MeSH twin comes after
-it), then preferred names before synonyms, then the entity with more aliases (the better
-described concept: for "tuberculosis", Tuberculosis before Tuberculoma). With the mention's
-document, a short form defined there (Schwartz & Hearst) is looked up by its long form.
+mention (cosine score), among the aliases of the KG types the mention allows. Entities
+sharing an alias are ordered by id prefix as in ``CANONICAL_PRIORITY`` (a Disease Ontology
+term not merged into its MeSH twin comes after it), then preferred names before synonyms,
+then the entity with more aliases (the better described concept: for "tuberculosis",
+Tuberculosis before Tuberculoma). With the mention's document, a short form defined there
+(Schwartz & Hearst) is looked up by its long form.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ ALIAS_FLAT_MAX = 1_000_000
 LOOKUP_FETCH = 128  # nearest aliases a filtered lookup (types or namespaces, k <= 4) reads
 NEIGHBOUR_CACHE = 100_000  # nearest-alias answers kept per loaded index (~150 MiB at 128 neighbours)
 SCORE_BLOCK = 1 << 25  # query x vector scores computed at once by ``nearest`` (128 MiB of float32)
+AliasRequest = tuple[str, frozenset[str] | None]  # (normalized mention text, KG types to search; None: all)
 COARSE_CANDIDATES = 2  # per wanted neighbour, picked in bf16 and rescored in fp32 by ``nearest``
 
 
@@ -303,8 +305,7 @@ class EntityIndex:
         self.device = device
         self._encoder = encoder
         self._ids_of_row: dict[int, list[str]] | None = None
-        self._neighbour_cache: OrderedDict[tuple[str, frozenset[str] | None], tuple[np.ndarray, np.ndarray]]
-        self._neighbour_cache = OrderedDict()
+        self._neighbour_cache: OrderedDict[AliasRequest, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._neighbour_lock = threading.Lock()
         self._alias_scans: dict[frozenset[str] | None, ScanTable] = {}
         self._scan_lock = threading.Lock()
@@ -455,8 +456,8 @@ class EntityIndex:
         return keep
 
     def _alias_neighbours(
-        self, requests: Sequence[tuple[str, frozenset[str] | None]], fetch: int
-    ) -> dict[tuple[str, frozenset[str] | None], tuple[np.ndarray, np.ndarray]]:
+        self, requests: Sequence[AliasRequest], fetch: int
+    ) -> dict[AliasRequest, tuple[np.ndarray, np.ndarray]]:
         """(scores, alias rows) of the ``fetch`` nearest aliases of each (normalized query, KG
         types) request, among the aliases of those types (None: all). The distinct queries of
         the requests not in the cache are encoded in one pass, then searched once per set of
@@ -472,7 +473,7 @@ class EntityIndex:
             texts = list(dict.fromkeys(query for query, _ in missing))
             vectors = self.encoder.encode(texts)
             position = {text: n for n, text in enumerate(texts)}
-            by_types: dict[frozenset[str] | None, list[tuple[str, frozenset[str] | None]]] = {}
+            by_types: dict[frozenset[str] | None, list[AliasRequest]] = {}
             for request in missing:
                 by_types.setdefault(request[1], []).append(request)
             for types, group in by_types.items():

@@ -113,7 +113,7 @@ def test_a_bad_json_line_is_dead_lettered_and_the_shard_goes_on(tmp_path: Path, 
 def test_batches_hold_windows_of_similar_length_from_a_bounded_buffer(document: Document) -> None:
     windows = document_windows(("s", 1), document, max_words=12, overlap=2)
     windows += document_windows(("s", 2), Document.from_text("2", "Short text."), max_words=12, overlap=2)
-    batcher = BatchByLength(batch_size=3, buffer_size=6)
+    batcher = BatchByLength(group_size=3, buffer_size=6)
     batcher.start_bundle()
     batches = [batch for window in windows for batch in batcher.process(window)]
     batches += [value.value for value in batcher.finish_bundle()]
