@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
-from kogner.device import autocast, pick_device
+from kogner.device import autocast, autocast_dtype, pick_device
 from kogner.encoder import load_encoder, mean_pool
 from kogner.errors import InputFormatError
 from kogner.io import atomic_dir
@@ -204,8 +204,11 @@ class KoGNER(nn.Module):
         distinct mask in the batch). The same function as concatenating per span, at a fraction
         of the cost (a window has ~max_span_width times more spans than words); one
         ``embedding_bag`` forms the sums without materializing each gathered row. The
-        per-subword product runs in the encoder's precision (bf16/fp16 under autocast), the
-        sums in float32."""
+        per-subword product runs in the encoder's precision (bf16/fp16 under autocast). With
+        gradients (training) the sums and the GELU run in float32; without (inference) in the
+        encoder's precision too, which halves the span head's cost (it runs once per span,
+        ~max_span_width times per word) for score deviations of the size the reduced-precision
+        encoder already causes. The prefix sums of the pooled block stay float32 either way."""
         first_layer: nn.Linear = self.span_head[0]
         blocks = 3 if self.config.use_pooled else 2
         n_kg_types = len(self.config.kg_dictionary_types)
@@ -213,10 +216,10 @@ class KoGNER(nn.Module):
         token_weight, width_weight, kg_types_weight = first_layer.weight.split(
             [size * blocks, self.config.width_dim, n_kg_types], dim=1
         )
-        stacked_weight = torch.cat(token_weight.split(size, dim=1), dim=0)  # (blocks·2·span_dim, size)
         with autocast(self.device):
             hidden = self.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
-            projected = (hidden @ stacked_weight.T).float().chunk(blocks, dim=-1)  # each (B, T, 2·span_dim)
+            projected = [hidden @ block.T for block in token_weight.split(size, dim=1)]  # each (B, T, 2·span_dim)
+        head_dtype = torch.float32 if torch.is_grad_enabled() else (autocast_dtype(self.device) or torch.float32)
         n_batch, n_tokens, _ = hidden.shape
         first, last = batch.span_first, batch.span_last  # (B, S) subword positions
         row_of_chunk = torch.arange(n_batch, device=hidden.device).unsqueeze(1)
@@ -224,14 +227,14 @@ class KoGNER(nn.Module):
         # KG mask rows], and per span the rows it sums, with their weights.
         tables = [projected[0].flatten(0, 1), projected[1].flatten(0, 1)]
         rows = [first + row_of_chunk * n_tokens, last + row_of_chunk * n_tokens + n_batch * n_tokens]
-        ones = torch.ones(first.shape, device=hidden.device)
+        ones = torch.ones(first.shape, device=hidden.device, dtype=head_dtype)
         weights = [ones, ones]
         if self.config.use_pooled:
-            cumulative = F.pad(projected[2].cumsum(dim=1), (0, 0, 1, 0))  # (B, T + 1, 2·span_dim)
+            cumulative = F.pad(projected[2].float().cumsum(dim=1), (0, 0, 1, 0))  # (B, T + 1, 2·span_dim)
             base = 2 * n_batch * n_tokens + row_of_chunk * (n_tokens + 1)
             tables.append(cumulative.flatten(0, 1))
             rows += [last + 1 + base, first + base]
-            inverse_length = (last - first + 1).clamp(min=1).reciprocal()
+            inverse_length = (last - first + 1).clamp(min=1).reciprocal().to(head_dtype)
             weights += [inverse_length, -inverse_length]
         width = batch.span_width.clamp(max=self.config.max_span_width - 1)
         rows.append(width + sum(table.size(0) for table in tables))
@@ -245,15 +248,16 @@ class KoGNER(nn.Module):
             weights.append(ones)
         summed = F.embedding_bag(
             torch.stack(rows, dim=-1).flatten(0, 1),
-            torch.cat(tables),
+            torch.cat([table.to(head_dtype) for table in tables]),
             per_sample_weights=torch.stack(weights, dim=-1).flatten(0, 1),
             mode="sum",
         ).view(n_batch, first.size(1), -1)
         return self.span_head[1](summed)
 
     def span_output(self, span_hidden: torch.Tensor) -> torch.Tensor:
-        """Span vectors from ``span_hidden`` output (the MLP's dropout and output layer)."""
-        return self.span_head[3](self.span_head[2](span_hidden))
+        """Span vectors from ``span_hidden`` output (the MLP's dropout and output layer), in float32."""
+        output: nn.Linear = self.span_head[3]
+        return output(self.span_head[2](span_hidden.to(output.weight.dtype)))
 
     def span_vectors(self, batch: SpanBatch) -> torch.Tensor:
         """(batch, spans, span_dim) vectors of every enumerated span."""
@@ -286,7 +290,8 @@ class KoGNER(nn.Module):
         """``scores(span_output(span_hidden), type_vectors)`` without the per-span output layer
         (in eval mode): (W·h + b)·t = h·(Wᵀt) + b·t, so the output layer folds into the types."""
         output: nn.Linear = self.span_head[3]
-        return (span_hidden @ (type_vectors @ output.weight).T + type_vectors @ output.bias) / self.config.tau
+        folded = (type_vectors @ output.weight).T.to(span_hidden.dtype)  # in span_hidden's precision
+        return ((span_hidden @ folded).float() + type_vectors @ output.bias) / self.config.tau
 
     def project(self, span_vectors: torch.Tensor) -> torch.Tensor:
         """P_s: span vectors into the teacher space."""
