@@ -18,6 +18,7 @@ Tuberculosis before Tuberculoma). With the mention's document, a short form defi
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -57,7 +58,10 @@ LOOKUP_FETCH = 128  # nearest aliases a filtered lookup (types or namespaces, k 
 NEIGHBOUR_CACHE = 100_000  # nearest-alias answers kept per loaded index (~150 MiB at 128 neighbours)
 SCORE_BLOCK = 1 << 25  # query x vector scores computed at once by ``nearest`` (128 MiB of float32)
 AliasRequest = tuple[str, frozenset[str] | None]  # (normalized mention text, KG types to search; None: all)
-COARSE_CANDIDATES = 2  # per wanted neighbour, picked in bf16 and rescored in fp32 by ``nearest``
+# ``nearest`` over a bf16 table: 2k + 16 candidates by bf16 products, rescored in fp32. A bf16
+# product q·v is off by at most COARSE_ERROR·|q|·|v| (each factor rounds to 2^-9 relative).
+COARSE_EXTRA = 16
+COARSE_ERROR = 2.0**-8
 
 
 @dataclass
@@ -113,6 +117,10 @@ class ScanTable:
     vectors: torch.Tensor
     rows: torch.Tensor | None = None
 
+    @functools.cached_property
+    def max_norm(self) -> float:
+        return float(self.vectors.float().norm(dim=1).max()) if len(self.vectors) else 0.0
+
 
 def scan_table(index: faiss.Index, rows: np.ndarray | None = None) -> ScanTable:
     """The ``ScanTable`` of an exact CPU index's ``rows`` (None: all): bf16 where the CPU computes
@@ -132,10 +140,12 @@ def nearest(
     as ``index.search`` gives them (rows -1 past the index's size). An exact inner-product
     index on the CPU is searched with PyTorch instead, over ``table`` (default: all rows in
     float32): one matrix product and top-k per block of queries. The answers are the same,
-    several times sooner than faiss-cpu's flat search here. A bf16 table picks the
-    ``COARSE_CANDIDATES`` x k best by bf16 products, rescored in fp32: the same neighbours and
-    fp32 scores, 2-2.6x sooner on a CPU with native bf16 (bench/RESULTS.md, annotate section).
-    A table of some rows (``scan_table(index, rows)``) answers among those rows alone."""
+    several times sooner than faiss-cpu's flat search here. A bf16 table picks the 2k + 16
+    best by bf16 products, rescored in fp32: 2-2.6x sooner on a CPU with native bf16
+    (bench/RESULTS.md, annotate section). The same neighbours and fp32 scores: a query where a
+    vector left out could still beat its k-th (the last candidate's bf16 score plus the bf16
+    error bound reaches it) is searched again in fp32. A table of some rows
+    (``scan_table(index, rows)``) answers among those rows alone."""
     if not is_exact_cpu_index(index):
         return index.search(queries, k)
     table = table or ScanTable(stored_vectors(index))
@@ -147,7 +157,7 @@ def nearest(
         return scores, rows
     vectors = stored_vectors(index)
     coarse = table.vectors.dtype != torch.float32
-    candidates = min(COARSE_CANDIDATES * found, total) if coarse else found
+    candidates = min(2 * found + COARSE_EXTRA, total) if coarse else found
     block = max(1, SCORE_BLOCK // max(total, candidates * index.d if coarse else 0))
     with torch.inference_mode():
         for start in range(0, len(queries), block):
@@ -156,10 +166,22 @@ def nearest(
             picked = top.indices if table.rows is None else table.rows[top.indices]
             if coarse:
                 rescored = torch.einsum("qd,qcd->qc", query, vectors[picked]).topk(found, dim=1)
+                reach = top.values[:, -1].float() + COARSE_ERROR * query.norm(dim=1) * table.max_norm
                 top, picked = rescored, picked.gather(1, rescored.indices)
+                unsure = (reach >= top.values[:, -1]).nonzero().flatten()
+                if candidates < total and len(unsure):
+                    top.values[unsure], picked[unsure] = _exact_scan(query[unsure], vectors, table.rows, found)
             scores[start : start + block, :found] = top.values.float().numpy()
             rows[start : start + block, :found] = picked.numpy()
     return scores, rows
+
+
+def _exact_scan(
+    queries: torch.Tensor, vectors: torch.Tensor, rows: torch.Tensor | None, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scores, index rows) of the ``k`` best of ``vectors`` (only ``rows`` of them, if given) by fp32 products."""
+    best = (queries @ (vectors if rows is None else vectors[rows]).T).topk(k, dim=1)
+    return best.values, best.indices if rows is None else rows[best.indices]
 
 
 def to_device(index: faiss.Index, device: str | None) -> faiss.Index:

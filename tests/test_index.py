@@ -264,18 +264,28 @@ def test_nearest_answers_an_exact_index_as_faiss_does(monkeypatch: pytest.Monkey
     assert nearest(small, queries[:0], 5)[1].shape == (0, 5)
 
 
+@pytest.mark.parametrize("extra", [0, index_module.COARSE_EXTRA])
 def test_bf16_candidates_rescored_in_fp32_give_the_exact_neighbours(
-    data_dir: Path, index: EntityIndex, monkeypatch: pytest.MonkeyPatch
+    data_dir: Path, index: EntityIndex, monkeypatch: pytest.MonkeyPatch, extra: int
 ) -> None:
+    """With 2k candidates only, some queries' true k-th lies beyond them (near-ties in bf16):
+    the error bound catches each such query and searches it again in fp32."""
     # real queries: the NCBI-disease test mentions, against the MeSH slice's alias vectors
     texts = sorted({m.text for d in load_dataset("ncbi-disease", "test", data_dir) for m in d.mentions})[:300]
     queries = index.encoder.encode(texts)
     aliases = index.alias_index
     monkeypatch.setattr(index_module, "SCORE_BLOCK", aliases.ntotal * 64)  # several blocks
+    monkeypatch.setattr(index_module, "COARSE_EXTRA", extra)
+    searched_again = []
+    exact_scan = index_module._exact_scan
+    monkeypatch.setattr(
+        index_module, "_exact_scan", lambda q, *rest: searched_again.append(len(q)) or exact_scan(q, *rest)
+    )
     for k in (1, 32):
         expected_scores, expected_rows = aliases.search(queries, k)
         scores, rows = nearest(aliases, queries, k, ScanTable(stored_vectors(aliases).bfloat16()))
         assert (rows == expected_rows).all() and np.allclose(scores, expected_scores, atol=1e-5)
+    assert sum(searched_again) > 0 if extra == 0 else sum(searched_again) < 0.01 * len(texts)
 
 
 def test_an_hnsw_alias_index_links_like_the_exact_one(index_dir: Path, index: EntityIndex, tmp_path: Path) -> None:
