@@ -31,10 +31,13 @@ def resolve_encoder(name_or_path: str | None) -> str:
     return str(name_or_path)
 
 
-def load_encoder(name_or_path: str | None = None) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
-    """Tokenizer and bare transformer encoder (no task head) for ``name_or_path``."""
+def load_encoder(
+    name_or_path: str | None = None, attn_implementation: str | None = None
+) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
+    """Tokenizer and bare transformer encoder (no task head) for ``name_or_path``, with the
+    attention implementation asked for (None: Transformers' default, SDPA where supported)."""
     path = resolve_encoder(name_or_path)
-    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path)
+    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path, attn_implementation=attn_implementation)
 
 
 def pad_ids(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -55,7 +58,11 @@ def mean_pool(token_vectors: torch.Tensor, attention_mask: torch.Tensor) -> torc
 
 
 class TextEncoder:
-    """Mean-pooled, optionally L2-normalized text vectors from a Hugging Face encoder."""
+    """Mean-pooled, optionally L2-normalized text vectors from a Hugging Face encoder.
+
+    It encodes names and mentions, a few subwords each. On CPU it uses eager attention:
+    there SDPA's kernel costs more per (text, head) than the whole product on such short
+    inputs (12,000 mention texts: 7.1-8.1 s -> 6.1-7.2 s; vectors equal to cosine 0.9999)."""
 
     def __init__(
         self,
@@ -65,8 +72,9 @@ class TextEncoder:
         batch_size: int = 128,
     ) -> None:
         self.name = name_or_path or DEFAULT_ENCODER
-        self.tokenizer, self.model = load_encoder(name_or_path)
         self.device = pick_device(device)
+        attention = "eager" if self.device.type == "cpu" else None
+        self.tokenizer, self.model = load_encoder(name_or_path, attn_implementation=attention)
         self.model.to(self.device).eval()
         self.max_length = max_length
         self.batch_size = batch_size

@@ -6,9 +6,10 @@ import stat
 
 import numpy as np
 import pytest
+from transformers import AutoModel
 
 from kogner.documents import Document, Mention, Passage
-from kogner.encoder import TextEncoder
+from kogner.encoder import TextEncoder, resolve_encoder
 from kogner.io import atomic_dir, atomic_path
 from kogner.kg.normalize import normalize_alias
 from kogner.text import sentence_spans, word_spans, word_windows
@@ -71,6 +72,22 @@ def test_default_encoder_embeds_related_terms_closer() -> None:
     assert vectors.shape == (3, 384)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+
+
+def test_cpu_encoder_runs_eager_attention_with_the_vectors_of_sdpa(data_dir) -> None:
+    """Eager attention on CPU (faster on short texts) gives the vectors SDPA gives, on real
+    mention texts: alias indexes built before it still answer its queries alike."""
+    from kogner.datasets import load_dataset
+
+    encoder = TextEncoder(device="cpu")
+    assert encoder.model.config._attn_implementation == "eager"
+    sdpa = TextEncoder(device="cpu")
+    sdpa.model = AutoModel.from_pretrained(resolve_encoder(None), attn_implementation="sdpa").eval()
+    assert sdpa.model.config._attn_implementation == "sdpa"
+    docs = load_dataset("ncbi-disease", "test", data_dir)[:10]
+    texts = list(dict.fromkeys(m.text for doc in docs for m in doc.mentions))
+    eager_vectors, sdpa_vectors = encoder.encode(texts), sdpa.encode(texts)
+    assert len(texts) > 20 and float((eager_vectors * sdpa_vectors).sum(1).min()) > 0.999
 
 
 def test_encoder_batches_by_subword_count_without_changing_any_vector(data_dir) -> None:
