@@ -7,7 +7,7 @@ import pytest
 from kogner.datasets import load_dataset
 from kogner.encoder import load_encoder
 from kogner.model.spans import collate, enumerate_spans, inference_chunks, make_chunks, training_ranges
-from kogner.text import word_spans
+from kogner.text import word_spans, word_windows
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def test_enumerate_spans_covers_every_span_up_to_the_width() -> None:
 
 def test_unicode_words_align_to_their_own_subwords(tokenizer) -> None:
     text = "Naïve β-catenin mutations in Crohn’s disease (Ménétrier’s) — 5\u00a0mg/kg of 5-FU, 肝癌."
-    (chunk,) = make_chunks(tokenizer, text, [(0, len(text))], max_length=128)
+    (chunk,) = make_chunks(tokenizer, [(0, text, (0, len(text)))], max_length=128)
     assert chunk.words == word_spans(text)
     tokens = tokenizer.convert_ids_to_tokens(chunk.input_ids)
     offsets = tokenizer(text, return_offsets_mapping=True)["offset_mapping"]
@@ -37,7 +37,7 @@ def test_unicode_words_align_to_their_own_subwords(tokenizer) -> None:
 def test_long_abstract_is_windowed_within_the_subword_limit(tokenizer, data_dir) -> None:
     doc = load_dataset("ncbi-disease", "test", data_dir)[0]
     text = " ".join([doc.text] * 4)  # far beyond any max length
-    chunks = inference_chunks(tokenizer, text, source=0, window_words=200, overlap=8, max_length=48)
+    chunks = inference_chunks(tokenizer, [text], window_words=200, overlap=8, max_length=48)
     assert all(len(c.input_ids) <= 48 for c in chunks)
     covered = {w for c in chunks for w in c.words}
     assert covered == set(word_spans(text))
@@ -47,6 +47,26 @@ def test_long_abstract_is_windowed_within_the_subword_limit(tokenizer, data_dir)
     assert batch.input_ids.shape[0] == 3 and int(batch.span_mask.sum()) == sum(
         len(enumerate_spans(len(c.words), 4)) for c in chunks[:3]
     )
+
+
+def test_dense_ranges_split_down_to_single_words_and_stop(tokenizer, data_dir) -> None:
+    """Subword-dense text under a tiny limit: ranges of every word count (odd ones too, which
+    once split into themselves forever) are halved until each fits or is one word."""
+    import signal
+
+    doc = load_dataset("bc5cdr", "test", data_dir)[0]
+    text = doc.text[:400]
+    signal.signal(signal.SIGALRM, lambda *_: pytest.fail("splitting did not terminate"))
+    signal.alarm(60)
+    try:
+        for overlap in (0, 2, 8):
+            pieces = [(0, text, window) for window in word_windows(text, max_words=5, overlap=2)]
+            chunks = make_chunks(tokenizer, pieces, max_length=5, overlap=overlap)
+            assert all(len(c.input_ids) <= 5 or len(c.words) == 1 for c in chunks)
+            assert {w for c in chunks for w in c.words} == set(word_spans(text))
+            assert any(len(c.words) > 1 for c in chunks) and any(len(c.words) == 1 for c in chunks)
+    finally:
+        signal.alarm(0)
 
 
 def test_training_ranges_keep_mentions_whole(data_dir) -> None:

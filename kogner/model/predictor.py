@@ -19,13 +19,7 @@ if TYPE_CHECKING:
 def text_chunks(model: KoGNER, texts: Sequence[str]) -> list[Chunk]:
     """Every text's overlapping windows, each within the encoder's maximum length."""
     config = model.config
-    return [
-        chunk
-        for source, text in enumerate(texts)
-        for chunk in inference_chunks(
-            model.tokenizer, text, source, config.window_words, config.window_overlap, config.max_subwords
-        )
-    ]
+    return inference_chunks(model.tokenizer, texts, config.window_words, config.window_overlap, config.max_subwords)
 
 
 def batches(

@@ -94,32 +94,40 @@ def align_words(words: Sequence[Span], offsets: Sequence[tuple[int, int]], base:
     return [int(p) for p in first], [int(p) for p in last]  # type: ignore[arg-type]
 
 
+Piece = tuple[int, str, Span]  # (source, text, character range of the text)
+
+
 def make_chunks(
-    tokenizer: PreTrainedTokenizerBase,
-    text: str,
-    ranges: Iterable[Span],
-    max_length: int,
-    overlap: int = 0,
-    source: int = 0,
+    tokenizer: PreTrainedTokenizerBase, pieces: Iterable[Piece], max_length: int, overlap: int = 0
 ) -> list[Chunk]:
-    """Chunks for the character ``ranges`` of ``text``; a range with more than ``max_length``
-    subwords is split into overlapping word windows (``overlap`` words) until each fits."""
-    chunks: list[Chunk] = []
-    pending = list(reversed(list(ranges)))
-    while pending:
-        start, end = pending.pop()
+    """Chunks for the (source, text, character range) ``pieces``, in their order, tokenized in
+    one batch (the fast tokenizer's batch call is ~3x faster than one call per piece); a range
+    with more than ``max_length`` subwords is split into overlapping word windows (``overlap``
+    words) until each fits."""
+    worded = []
+    for source, text, (start, end) in pieces:
         words = [(s + start, e + start) for s, e in word_spans(text[start:end])]
-        if not words:
-            continue
+        if words:
+            worded.append((source, text, words))
+    if not worded:
+        return []
+    encodings = tokenizer(
+        [text[words[0][0] : words[-1][1]] for _, text, words in worded],
+        return_offsets_mapping=True,
+        add_special_tokens=True,
+    )
+    chunks: list[Chunk] = []
+    for (source, text, words), input_ids, offsets in zip(
+        worded, encodings["input_ids"], encodings["offset_mapping"], strict=True
+    ):
         start, end = words[0][0], words[-1][1]
-        encoding = tokenizer(text[start:end], return_offsets_mapping=True, add_special_tokens=True)
-        input_ids = list(encoding["input_ids"])
-        offsets = [tuple(o) for o in encoding["offset_mapping"]]
+        offsets = [tuple(o) for o in offsets]
         if len(input_ids) > max_length and len(words) > 1:
             half = (len(words) + 1) // 2
-            step_overlap = min(overlap, half - 1)
+            step_overlap = min(overlap, len(words) - 1 - half)  # each window shorter than the range
             windows = word_windows(text[start:end], max_words=half + step_overlap, overlap=step_overlap)
-            pending.extend(reversed([(s + start, e + start) for s, e in windows]))
+            halves = [(source, text, (s + start, e + start)) for s, e in windows]
+            chunks.extend(make_chunks(tokenizer, halves, max_length, overlap))
             continue
         if len(input_ids) > max_length:
             log.warning(
@@ -134,16 +142,21 @@ def make_chunks(
             offsets = offsets[: max_length - 1] + [(0, 0)]
         first, last = align_words(words, offsets, start)
         keys = [normalize_alias(text[s:e]) for s, e in words]
-        chunks.append(Chunk(source, words, input_ids, first, last, keys))
+        chunks.append(Chunk(source, words, list(input_ids), first, last, keys))
     return chunks
 
 
 def inference_chunks(
-    tokenizer: PreTrainedTokenizerBase, text: str, source: int, window_words: int, overlap: int, max_length: int
+    tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], window_words: int, overlap: int, max_length: int
 ) -> list[Chunk]:
-    """Overlapping word windows over the whole ``text`` (long texts are never cut off)."""
-    windows = word_windows(text, max_words=window_words, overlap=min(overlap, window_words - 1))
-    return make_chunks(tokenizer, text, windows, max_length, overlap=overlap, source=source)
+    """Overlapping word windows over each whole text (long texts are never cut off); a
+    chunk's source is its text's position in ``texts``."""
+    pieces = [
+        (source, text, window)
+        for source, text in enumerate(texts)
+        for window in word_windows(text, max_words=window_words, overlap=min(overlap, window_words - 1))
+    ]
+    return make_chunks(tokenizer, pieces, max_length, overlap=overlap)
 
 
 def training_ranges(text: str, mentions: Iterable[Span], max_words: int) -> list[Span]:
