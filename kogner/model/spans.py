@@ -101,7 +101,7 @@ def make_chunks(
     tokenizer: PreTrainedTokenizerBase, pieces: Iterable[Piece], max_length: int, overlap: int = 0
 ) -> list[Chunk]:
     """Chunks for the (source, text, character range) ``pieces``, in their order, tokenized in
-    one batch (the fast tokenizer's batch call is ~3x faster than one call per piece); a range
+    one batch (the fast tokenizer's batch call is ~2x faster than one call per piece); a range
     with more than ``max_length`` subwords is split into overlapping word windows (``overlap``
     words) until each fits."""
     worded = []
