@@ -59,9 +59,10 @@ NEIGHBOUR_CACHE = 100_000  # nearest-alias answers kept per loaded index (~150 M
 SCORE_BLOCK = 1 << 25  # query x vector scores computed at once by ``nearest`` (128 MiB of float32)
 AliasRequest = tuple[str, frozenset[str] | None]  # (normalized mention text, KG types to search; None: all)
 # ``nearest`` over a bf16 table: 2k + 16 candidates by bf16 products, rescored in fp32. A bf16
-# product q·v is off by at most COARSE_ERROR·|q|·|v| (each factor rounds to 2^-9 relative).
+# product q·v is off by at most COARSE_ERROR·|q|·|v|: q and v each round to 2^-8 relative (bf16
+# keeps 8 significant bits), and so does the product itself (a bf16 result).
 COARSE_EXTRA = 16
-COARSE_ERROR = 2.0**-8
+COARSE_ERROR = 3 * 2.0**-8
 
 
 @dataclass
