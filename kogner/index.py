@@ -167,6 +167,7 @@ def nearest(
             picked = top.indices if table.rows is None else table.rows[top.indices]
             if coarse:
                 rescored = torch.einsum("qd,qcd->qc", query, vectors[picked]).topk(found, dim=1)
+                # the most a vector left out can score in fp32, to set against the k-th found
                 reach = top.values[:, -1].float() + COARSE_ERROR * query.norm(dim=1) * table.max_norm
                 top, picked = rescored, picked.gather(1, rescored.indices)
                 unsure = (reach >= top.values[:, -1]).nonzero().flatten()
