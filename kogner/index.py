@@ -60,9 +60,10 @@ SCORE_BLOCK = 1 << 25  # query x vector scores computed at once by ``nearest`` (
 AliasRequest = tuple[str, frozenset[str] | None]  # (normalized mention text, KG types to search; None: all)
 # ``nearest`` over a bf16 table: 2k + 16 candidates by bf16 products, rescored in fp32. A bf16
 # product q·v is off by at most COARSE_ERROR·|q|·|v|: q and v each round to 2^-8 relative (bf16
-# keeps 8 significant bits), and so does the product itself (a bf16 result).
+# keeps 8 significant bits), and so does the product itself (a bf16 result): 3·2^-8 to first
+# order. 2^-11 more covers the second-order terms and the fp32 sum of up to 4,096 dimensions.
 COARSE_EXTRA = 16
-COARSE_ERROR = 3 * 2.0**-8
+COARSE_ERROR = 3 * 2.0**-8 + 2.0**-11
 
 
 @dataclass
