@@ -179,6 +179,7 @@ class Predict(beam.PTransform):
             threshold=s.threshold,
             batch_size=s.batch_size,
             torch_threads=s.torch_threads,
+            span_vectors=s.link,
         )
         groups = (
             split.windows

@@ -58,7 +58,8 @@ def load_model(
 
 class KoGNERModelHandler(ModelHandler[TextWindow, PredictionResult, KoGNER]):
     """Runs the span model over groups of text windows, in batches of ``batch_size`` windows of
-    similar subword count (no linking: that is its own stage)."""
+    similar subword count (no linking: that is its own stage; with ``span_vectors`` the
+    mentions of a model that links by vector carry their span vectors to it)."""
 
     def __init__(
         self,
@@ -69,6 +70,7 @@ class KoGNERModelHandler(ModelHandler[TextWindow, PredictionResult, KoGNER]):
         threshold: float | None = None,
         batch_size: int = 32,
         torch_threads: int = 0,
+        span_vectors: bool = False,
     ) -> None:
         super().__init__(min_batch_size=1, max_batch_size=batch_size)
         self._model_dir = model_dir
@@ -77,6 +79,7 @@ class KoGNERModelHandler(ModelHandler[TextWindow, PredictionResult, KoGNER]):
         self._threshold = threshold
         self._batch_size = batch_size
         self._torch_threads = torch_threads
+        self._span_vectors = span_vectors
 
     def load_model(self) -> KoGNER:
         return load_model(self._model_dir, self._device, self._torch_threads)
@@ -91,6 +94,7 @@ class KoGNERModelHandler(ModelHandler[TextWindow, PredictionResult, KoGNER]):
             batch_size=self._batch_size,
             link=False,
             abbreviation_consistency=False,  # a document-level step, after the windows are merged
+            span_vectors=self._span_vectors,
         )
         return [PredictionResult(window, mentions) for window, mentions in zip(batch, found, strict=True)]
 

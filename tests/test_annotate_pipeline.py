@@ -293,3 +293,24 @@ def test_linking_stage_links_like_the_model_itself(linked_model, inputs, tmp_pat
         mentions = [PredictedMention(r["start"], r["end"], r["text"], r["type"], r["score"]) for r in found]
         [expected] = model.link_mentions([doc["title"] + " " + doc["abstract"]], [mentions])
         assert [r["entity_id"] for r in found] == [m.entity_id for m in expected]
+
+
+def test_a_model_linking_by_vector_is_linked_from_the_inference_stages_vectors(linked_model, inputs, tmp_path) -> None:
+    """The span vectors travel from RunInference to the linking stage: no second encoder pass
+    (the re-encoding path is made to fail), and the mentions link as ``predict`` links them."""
+    model_dir, _ = linked_model
+    model = KoGNER.from_pretrained(model_dir)
+    model.config.link_strategy, model.config.link_min_score = "vector", -1.0  # every Disease mention by vector
+    vector_model = str(model.save_pretrained(tmp_path / "vector-model"))
+    one_window = ["--window_words", "1000"]  # each abstract one window, as ``predict`` reads it
+    with patch.object(KoGNER, "span_vectors", side_effect=AssertionError("re-encoded for linking")):
+        manifest = annotate_shard(
+            str(inputs / "biored-docs.parquet"), vector_model, str(tmp_path), *MODEL_ARGS, *one_window
+        )
+    assert (manifest["documents_annotated"], manifest["documents_dead_lettered"]) == (3, 0)
+    rows = _mentions(tmp_path, "biored-docs")
+    assert any(r["entity_id"] for r in rows)
+    for doc in pq.read_table(inputs / "biored-docs.parquet").to_pylist():
+        [expected] = model.predict([doc["title"] + " " + doc["abstract"]], threshold=0.5)
+        found = [(r["start"], r["end"], r["entity_id"]) for r in rows if r["doc_id"] == doc["id"]]
+        assert found == [(m.start, m.end, m.entity_id) for m in expected]

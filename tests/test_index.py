@@ -23,7 +23,7 @@ from kogner.index import EntityIndex, ScanTable, build_index, make_faiss_index, 
 from kogner.kg.ids import priority
 from kogner.kg.normalize import normalize_alias
 from kogner.model import KoGNERConfig, PredictedMention
-from kogner.model.linking import link_with_vectors
+from kogner.model.linking import link_predicted
 from kogner.teacher.text import arrow_to_vectors
 from kogner.training import teacher_targets
 
@@ -135,10 +135,10 @@ def test_model_linking_reads_short_forms_through_the_text(data_dir: Path, index:
     text = document.text
     start = text.index(" AF", text.index("(AF)") + 4) + 1  # a use of AF after its definition
     mentions = [PredictedMention(start, start + 2, "AF", "Disease", 0.9)]
-    # link_with_vectors needs only these of a KoGNER in the alias strategy
+    # link_predicted needs only these of a KoGNER in the alias strategy
     model = SimpleNamespace(index=index, config=KoGNERConfig(link_strategy="alias"), student_projection=None)
     # two texts linked together: each mention reads only its own text's short forms
-    [[linked], [alone]] = link_with_vectors(model, [mentions, mentions], [[None], [None]], [text, None])
+    [[linked], [alone]] = link_predicted(model, [mentions, mentions], [text, None])
     assert (linked.entity_id, linked.entity_name, linked.link_score) == ("MESH:D001281", "Atrial Fibrillation", 1.0)
     assert alone.entity_id != "MESH:D001281"
 
@@ -155,7 +155,7 @@ def test_mentions_link_only_to_entities_of_the_kg_types_their_type_allows(
     types = ["Anatomy", "Disease", "Chemical", "Vessel"]  # "Vessel": a corpus's own type name
     mentions = [[PredictedMention(15, 20, "aorta", mention_type, 0.9)] for mention_type in types]
     model = SimpleNamespace(index=index, config=KoGNERConfig(link_strategy="alias"), student_projection=None)
-    linked = link_with_vectors(model, mentions, [[None]] * 4, [text] * 4)
+    linked = link_predicted(model, mentions, [text] * 4)
     anatomy, disease, chemical, vessel = (found for [found] in linked)
     assert (anatomy.entity_id, anatomy.link_score) == ("MESH:D001011", 1.0)
     assert disease.entity_id is not None and index.types[index.row_of_id[disease.entity_id]] == "Disease"
@@ -163,10 +163,10 @@ def test_mentions_link_only_to_entities_of_the_kg_types_their_type_allows(
     assert vessel.entity_id == "MESH:D001011"  # not a KG type name: any entity
     assert encoded == ["aorta"]  # once, for the Disease mention; never for the Chemical one
     model.config.link_threshold = 1.0  # only exact alias links (score 1.0) are reported now
-    anatomy, disease = (found for [found] in link_with_vectors(model, mentions[:2], [[None]] * 2, [text] * 2))
+    anatomy, disease = (found for [found] in link_predicted(model, mentions[:2], [text] * 2))
     assert anatomy.entity_id == "MESH:D001011" and (disease.entity_id, disease.link_score) == (None, None)
     model.config.link_types = {"Anatomy": []}  # a model's own choice: never link Anatomy
-    assert link_with_vectors(model, mentions[:1], [[None]], [text])[0][0].entity_id is None
+    assert link_predicted(model, mentions[:1], [text])[0][0].entity_id is None
     # training's teacher targets follow the same rule
     gold = [Mention(15, 20, "aorta", mention_type) for mention_type in types]
     targets = teacher_targets(index, gold, {}, [text] * 4, model.config.linkable_types)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import random
+from dataclasses import replace
+from unittest.mock import patch
 
 import pytest
 import torch
@@ -211,11 +213,9 @@ def test_type_prompts_are_encoded_once_across_predict_calls_until_training_resum
     assert encoded == ["Disease", "Chemical"] * 2
 
 
-def test_mentions_added_by_abbreviation_consistency_are_linked_through_the_alias_lookup(
-    data_dir, mesh_index_dir, monkeypatch
-) -> None:
-    """Harmonizing adds mentions that have no span vector of their own: with the "vector"
-    strategy they still get linked (alias lookup), not a KeyError."""
+def test_a_mention_without_a_span_vector_links_through_the_alias_lookup(data_dir, mesh_index_dir, monkeypatch) -> None:
+    """A mention the model never scored (here one added after decoding) has no span vector:
+    with the "vector" strategy it still gets linked (alias lookup), not an error."""
     [doc] = [d for d in load_dataset("bc5cdr", "test", data_dir) if d.id == "12535818"]
     model = KoGNER.from_encoder(None, ["Disease"], max_subwords=96, window_words=32)
     model.attach_index(EntityIndex.load(mesh_index_dir))
@@ -226,3 +226,35 @@ def test_mentions_added_by_abbreviation_consistency_are_linked_through_the_alias
     [found] = model.predict([doc.text], threshold=1.01, abbreviation_consistency=True)  # nothing of its own
     assert [(m.start, m.text) for m in found] == [(start, "atrial fibrillation")]
     assert found[0].entity_id == model.index.canonical_id("MESH:D001281")
+
+
+def test_mentions_carrying_span_vectors_link_later_as_predict_links_them_without_encoding_again(
+    data_dir, mesh_index_dir
+) -> None:
+    """``predict(link=False, span_vectors=True)`` then ``link_mentions`` (the annotation job's
+    two stages) gives ``predict``'s links with no second encoder pass; mentions without vectors
+    (e.g. gold ones) are re-encoded for theirs and link the same."""
+    texts = [d.text for d in load_dataset("bc5cdr", "test", data_dir)[:3]]
+    torch.manual_seed(0)
+    model = KoGNER.from_encoder(None, ["Disease"], max_subwords=512, window_words=400)  # one window per text
+    model.attach_index(EntityIndex.load(mesh_index_dir))
+    model.config.link_strategy, model.config.link_min_score = "vector", -1.0  # every mention by its vector
+    linked = model.predict(texts, threshold=0.5)
+    carried = model.predict(texts, threshold=0.5, link=False, span_vectors=True)
+    assert sum(map(len, carried)) > 10 and all(m.span_vector is not None for found in carried for m in found)
+    encoder_calls = []
+    with patch.object(model.encoder, "forward", side_effect=lambda *a, **kw: encoder_calls.append(1)):
+        later = model.link_mentions(texts, carried)
+    assert not encoder_calls
+    assert later == linked and all(m.span_vector is None for found in later for m in found)
+    assert {m.entity_id for found in later for m in found} != {None}
+    bare = [[replace(m, span_vector=None) for m in found] for found in carried]
+    with patch.object(model.encoder, "forward", wraps=model.encoder.forward) as forward:
+        again = model.link_mentions(texts, bare)  # re-encoded (other batches): the same vectors, the same links
+    assert forward.called
+    assert [m.entity_id for found in again for m in found] == [m.entity_id for found in linked for m in found]
+    assert [m.link_score for found in again for m in found] == pytest.approx(
+        [m.link_score for found in linked for m in found], abs=1e-5
+    )
+    model.config.link_strategy = "alias"  # nothing to carry: the text is all the alias lookup needs
+    assert all(m.span_vector is None for found in model.predict(texts, link=False, span_vectors=True) for m in found)

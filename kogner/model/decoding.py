@@ -5,7 +5,9 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from kogner.abbreviations import find_abbreviations
 from kogner.documents import Mention
@@ -14,7 +16,9 @@ from kogner.documents import Mention
 @dataclass
 class PredictedMention:
     """A mention found by the model: character offsets into the input text, type, score,
-    and the KG entity it links to (``None`` fields when not linked)."""
+    and the KG entity it links to (``None`` fields when not linked). ``span_vector`` is the
+    model's vector of the span, kept only until linking, and only for a model that links by
+    vector (``predict(span_vectors=True)``: e.g. when linking is a later pipeline stage)."""
 
     start: int
     end: int
@@ -24,6 +28,7 @@ class PredictedMention:
     entity_id: str | None = None
     entity_name: str | None = None
     link_score: float | None = None
+    span_vector: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_mention(self) -> Mention:
         """The project's document ``Mention`` (the linked entity id, if any, as its id)."""
@@ -98,7 +103,8 @@ def harmonize_abbreviations(text: str, mentions: Sequence[PredictedMention]) -> 
     part of a long form does not spread ("colorectal cancer" inside the gene "deleted in
     colorectal cancer (DCC)"). Where no mention touches the long form, mentions whose text
     is the short form are dropped (the model judged the long form not an entity of any
-    type). Other mentions are kept as they are."""
+    type). Other mentions are kept as they are. An added short form copies its long form's
+    mention (type, score and span vector, so that it links as the long form does)."""
     found = list(mentions)
     for abbreviation in find_abbreviations(text):
         start, end = abbreviation.long_start, abbreviation.long_end

@@ -27,33 +27,33 @@ if TYPE_CHECKING:
     from kogner.model.modeling import KoGNER
 
 
-def link_with_vectors(
-    model: KoGNER,
-    mentions: Sequence[Sequence[PredictedMention]],
-    vectors: Sequence[Sequence[torch.Tensor | None]],
-    texts: Sequence[str | None],
+def links_by_vector(model: KoGNER) -> bool:
+    """Whether ``model`` links a mention by its span vector (the "vector" strategy, with a P_s)."""
+    return model.config.link_strategy == "vector" and model.student_projection is not None
+
+
+def link_predicted(
+    model: KoGNER, mentions: Sequence[Sequence[PredictedMention]], texts: Sequence[str | None]
 ) -> list[list[PredictedMention]]:
-    """Per text, copies of its ``mentions`` with entity fields set. ``vectors[t][i]`` is the
-    span vector of mention i of text t (None when unknown: alias lookup only); ``texts[t]``
-    is the text itself (None when unknown). All texts go through one vector search and one
-    alias lookup: faiss and the alias encoder are far faster on one large batch than on
-    many small ones."""
+    """Per text, copies of its ``mentions`` with entity fields set and span vectors dropped.
+    A mention with a span vector links by it when the model links by vector; any other by the
+    alias lookup. ``texts[t]`` is text t itself (None when unknown). All texts go through one
+    vector search and one alias lookup: faiss and the alias encoder are far faster on one
+    large batch than on many small ones."""
     index = model.index
-    linked = [[replace(m) for m in found] for found in mentions]
+    linked = [[replace(m, span_vector=None) for m in found] for found in mentions]
     flat = [m for found in linked for m in found]
     if index is None or not flat:
         return linked
-    flat_vectors = [
-        v for found, of_text in zip(linked, vectors, strict=True) for _, v in zip(found, of_text, strict=True)
-    ]
+    flat_vectors = [m.span_vector for found in mentions for m in found]
     documents = [text for found, text in zip(linked, texts, strict=True) for _ in found]
     config = model.config
     allowed = [config.linkable_types(m.type) for m in flat]
     links: list[list] = [[] for _ in flat]
     with_vector = [i for i, v in enumerate(flat_vectors) if v is not None]
-    if config.link_strategy == "vector" and model.student_projection is not None and with_vector:
+    if links_by_vector(model) and with_vector:
         with torch.inference_mode():
-            stacked = torch.stack([flat_vectors[i] for i in with_vector]).to(model.device)
+            stacked = torch.from_numpy(np.stack([flat_vectors[i] for i in with_vector])).to(model.device)
             projected = F.normalize(model.project(stacked).float(), dim=-1).cpu().numpy().astype(np.float32)
         for i, hits in zip(with_vector, index.search(projected, 1), strict=True):
             if hits and hits[0].score >= config.link_min_score and (allowed[i] is None or hits[0].type in allowed[i]):
@@ -84,44 +84,45 @@ def unlink_below(mentions: Sequence[Sequence[PredictedMention]], threshold: floa
 def link_mentions(
     model: KoGNER, texts: Sequence[str], mentions: Sequence[Sequence[PredictedMention]], batch_size: int = 16
 ) -> list[list[PredictedMention]]:
-    """The linking step on its own, as ``predict`` links: in the "vector" strategy the windows
-    holding ``mentions`` (one list per text) are re-encoded for their span vectors first."""
+    """The linking step on its own, as ``predict`` links. A model that links by vector uses the
+    span vectors the mentions carry (``predict(span_vectors=True)``); for mentions without one
+    (e.g. gold mentions) it re-encodes the windows holding them first."""
     from kogner.model.predictor import batches, text_chunks
 
-    needs_vectors = model.config.link_strategy == "vector" and model.student_projection is not None
-    if model.index is None or not needs_vectors:
-        return link_with_vectors(model, mentions, [[None] * len(found) for found in mentions], texts)
+    missing = {(t, k) for t, found in enumerate(mentions) for k, m in enumerate(found) if m.span_vector is None}
+    if model.index is None or not links_by_vector(model) or not missing:
+        return link_predicted(model, mentions, texts)
     chunks = text_chunks(model, texts)
     requested: list[list[tuple[int, int]]] = [[] for _ in chunks]
     where: dict[tuple[int, int], tuple[int, int]] = {}
     by_source: dict[int, list[int]] = {}
     for c, chunk in enumerate(chunks):
         by_source.setdefault(chunk.source, []).append(c)
-    for t, found in enumerate(mentions):
-        for k, mention in enumerate(found):
-            for c in by_source.get(t, []):
-                chunk = chunks[c]
-                if chunk.start <= mention.start and mention.end <= chunk.end:
-                    starts = [s for s, _ in chunk.words]
-                    ends = [e for _, e in chunk.words]
-                    span = (bisect.bisect_right(starts, mention.start) - 1, bisect.bisect_left(ends, mention.end))
-                    where[(t, k)] = (c, len(requested[c]))
-                    requested[c].append(span)
-                    break
-    vectors: dict[tuple[int, int], torch.Tensor] = {}
+    for t, k in sorted(missing):
+        mention = mentions[t][k]
+        for c in by_source.get(t, []):
+            chunk = chunks[c]
+            if chunk.start <= mention.start and mention.end <= chunk.end:
+                starts = [s for s, _ in chunk.words]
+                ends = [e for _, e in chunk.words]
+                span = (bisect.bisect_right(starts, mention.start) - 1, bisect.bisect_left(ends, mention.end))
+                where[(t, k)] = (c, len(requested[c]))
+                requested[c].append(span)
+                break
+    vectors: dict[tuple[int, int], np.ndarray] = {}
     if where:
         used = [c for c in range(len(chunks)) if requested[c]]
         was_training = model.training
         model.eval()
         with torch.inference_mode():
             for positions, batch in batches(model, [chunks[c] for c in used], batch_size, [requested[c] for c in used]):
-                span_vectors = model.span_vectors(batch)
+                span_vectors = model.span_vectors(batch).float().cpu().numpy()
                 for b, position in enumerate(positions):
                     for s in range(len(requested[used[position]])):
                         vectors[(used[position], s)] = span_vectors[b, s]
         model.train(was_training)
-    vectors_of = [
-        [vectors.get(where[(t, k)]) if (t, k) in where else None for k in range(len(found))]
+    with_vectors = [
+        [replace(m, span_vector=vectors.get(where[(t, k)])) if (t, k) in where else m for k, m in enumerate(found)]
         for t, found in enumerate(mentions)
     ]
-    return link_with_vectors(model, mentions, vectors_of, texts)
+    return link_predicted(model, with_vectors, texts)

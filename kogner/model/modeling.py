@@ -310,13 +310,17 @@ class KoGNER(nn.Module):
         decoding: str | None = None,
         progress: bool = False,
         abbreviation_consistency: bool | None = None,
+        span_vectors: bool = False,
     ) -> list[list[PredictedMention]]:
         """Mentions of ``types`` (default: the model's) in each text, linked when an index is attached.
         Each text is one document: abbreviations defined in it are resolved within it
-        (``abbreviation_consistency``, default: the model's setting)."""
+        (``abbreviation_consistency``, default: the model's setting). ``span_vectors``: unlinked
+        mentions keep what ``link_mentions`` needs to link them later without encoding again."""
         from kogner.model.predictor import predict
 
-        return predict(self, texts, types, threshold, batch_size, link, decoding, progress, abbreviation_consistency)
+        return predict(
+            self, texts, types, threshold, batch_size, link, decoding, progress, abbreviation_consistency, span_vectors
+        )
 
     def link_mentions(
         self, texts: Sequence[str], mentions: Sequence[Sequence[PredictedMention]], batch_size: int = 16

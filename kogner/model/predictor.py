@@ -9,7 +9,7 @@ import torch
 from tqdm.auto import tqdm
 
 from kogner.model.decoding import PredictedMention, decode, harmonize_abbreviations
-from kogner.model.linking import link_with_vectors
+from kogner.model.linking import link_predicted, links_by_vector
 from kogner.model.spans import Chunk, SpanBatch, inference_chunks
 
 if TYPE_CHECKING:
@@ -51,11 +51,14 @@ def predict(
     decoding: str | None = None,
     progress: bool = False,
     abbreviation_consistency: bool | None = None,
+    span_vectors: bool = False,
 ) -> list[list[PredictedMention]]:
     """See ``KoGNER.predict``. Each span gets its best type; spans at or above ``threshold``
     are candidates; the same span from two windows is one candidate (the higher score);
     with ``abbreviation_consistency`` (default: the model's setting) each text's decoded
-    mentions are harmonized with the abbreviations it defines."""
+    mentions are harmonized with the abbreviations it defines. A model that links by vector
+    keeps each mention's span vector for linking (``link``) or, with ``span_vectors``, on the
+    unlinked mentions returned, for ``link_mentions`` to link later without encoding again."""
     types = list(types or model.types)
     if not types:
         raise ValueError("no entity types: pass types= or train the model with some")
@@ -64,7 +67,7 @@ def predict(
     model.eval()
     chunks = text_chunks(model, texts)
     candidates: list[list[PredictedMention]] = [[] for _ in texts]
-    vectors: dict[int, torch.Tensor] = {}
+    keep_vectors = links_by_vector(model) and (span_vectors or (link and model.index is not None))
     type_vectors = model.type_vectors(types)
     for positions, batch in batches(model, chunks, batch_size, progress=progress):
         span_hidden = model.span_hidden(batch)
@@ -72,22 +75,23 @@ def predict(
         best, best_type = probabilities.max(dim=-1)
         found = ((best >= threshold) & batch.span_mask).nonzero()
         # Only candidates need a span vector (for linking): the output layer runs on them alone.
-        found_vectors = model.span_output(span_hidden[found[:, 0], found[:, 1]]) if link else None
+        if keep_vectors:
+            found_vectors = model.span_output(span_hidden[found[:, 0], found[:, 1]]).float().cpu().numpy()
         for k, (b, s) in enumerate(found.tolist()):
             chunk = chunks[positions[b]]
             first, last = batch.spans[b][s]
             start, end = chunk.words[first][0], chunk.words[last][1]
             text = texts[chunk.source]
             mention = PredictedMention(start, end, text[start:end], types[best_type[b, s]], float(best[b, s]))
+            if keep_vectors:
+                mention.span_vector = found_vectors[k]
             candidates[chunk.source].append(mention)
-            if found_vectors is not None:
-                vectors[id(mention)] = found_vectors[k]
     results = [decode(found, decoding or model.config.decoding) for found in candidates]
     if abbreviation_consistency is None:
         abbreviation_consistency = model.config.abbreviation_consistency
     if abbreviation_consistency:
         results = [harmonize_abbreviations(text, found) for text, found in zip(texts, results, strict=True)]
-    if link and model.index is not None:  # mentions added by harmonizing have no span vector: alias lookup
-        results = link_with_vectors(model, results, [[vectors.get(id(m)) for m in found] for found in results], texts)
+    if link and model.index is not None:
+        results = link_predicted(model, results, texts)
     model.train(was_training)
     return results
