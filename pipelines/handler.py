@@ -46,14 +46,14 @@ def local_dir(directory: str) -> str:
 
 
 def load_model(
-    model_dir: str, device: str | None = None, torch_threads: int = 0, index_dir: str | None = None
+    model_dir: str, device: str | None = None, torch_threads: int = 0, index_dir: str | None = None, link: bool = True
 ) -> KoGNER:
-    """The model from ``model_dir`` on ``device`` (CUDA when present), in eval mode, with the
-    entity index ``index_dir`` (default: the one the model names, if present) attached."""
+    """The model from ``model_dir`` on ``device`` (CUDA when present), in eval mode; to
+    ``link``, with the entity index ``index_dir`` (default: the one the model names, if present)."""
     if torch_threads > 0:
         torch.set_num_threads(torch_threads)
-    index = local_dir(index_dir) if index_dir else None
-    return KoGNER.from_pretrained(local_dir(model_dir), device=device, index_dir=index)
+    index = local_dir(index_dir) if index_dir and link else None
+    return KoGNER.from_pretrained(local_dir(model_dir), device=device, index_dir=index, load_index=link)
 
 
 class KoGNERModelHandler(ModelHandler[TextWindow, PredictionResult, KoGNER]):
@@ -82,7 +82,7 @@ class KoGNERModelHandler(ModelHandler[TextWindow, PredictionResult, KoGNER]):
         self._span_vectors = span_vectors
 
     def load_model(self) -> KoGNER:
-        return load_model(self._model_dir, self._device, self._torch_threads)
+        return load_model(self._model_dir, self._device, self._torch_threads, link=False)  # linking has its own copy
 
     def run_inference(
         self, batch: Sequence[TextWindow], model: KoGNER, inference_args: dict[str, Any] | None = None

@@ -277,6 +277,13 @@ def linked_model(tiny_model: Path, data_dir: Path, tmp_path_factory: pytest.Temp
     return model.save_pretrained(root / "model"), index_dir
 
 
+def test_only_the_linking_stage_loads_the_entity_index(linked_model) -> None:
+    """RunInference's copy of the model never links: it leaves the index (GBs for a full KG) unloaded."""
+    model_dir, _ = linked_model
+    assert KoGNER.from_pretrained(model_dir).index is not None
+    assert KoGNERModelHandler(str(model_dir)).load_model().index is None
+
+
 def test_linking_stage_links_like_the_model_itself(linked_model, inputs, tmp_path) -> None:
     model_dir, index_dir = linked_model
     manifest = annotate_shard(str(inputs / "biored-docs.parquet"), str(model_dir), str(tmp_path), *MODEL_ARGS)

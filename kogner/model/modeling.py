@@ -120,9 +120,11 @@ class KoGNER(nn.Module):
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path, device: str | None = None, index_dir: str | Path | None = None
+        cls, path: str | Path, device: str | None = None, index_dir: str | Path | None = None, load_index: bool = True
     ) -> KoGNER:
-        """Load a saved model directory; attach its entity index when it can be found."""
+        """Load a saved model directory; attach its entity index (``index_dir``, default the one
+        it names) when it can be found, unless ``load_index`` is False (no linking: the index
+        can take GBs)."""
         path = Path(path)
         if not (path / WEIGHTS_NAME).is_file():
             raise FileNotFoundError(f"{path}: not a KoGNER model directory (no {WEIGHTS_NAME})")
@@ -135,7 +137,7 @@ class KoGNER(nn.Module):
         model.load_state_dict(load_file(path / WEIGHTS_NAME))
         model.to(pick_device(device)).eval()
         index_path = Path(index_dir) if index_dir else (Path(config.index_dir) if config.index_dir else None)
-        if index_path is not None:
+        if index_path is not None and load_index:
             if index_path.is_dir():
                 from kogner.index import EntityIndex
 
