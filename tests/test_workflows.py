@@ -52,6 +52,12 @@ def test_retrain_parameters_key_the_model_version_and_kg_generation(tmp_path):
     assert {name for name in base if sources[name] != base[name]} == set(base) - {"PrepareNERO"}
 
 
+def test_stages_need_prepare_nero_only_where_the_profile_names_a_nero_dataset(tmp_path):
+    for profile, extra in (("tiny", {"nero"}), ("benchmark", set())):
+        needs = {cls: set(cls(workspace=str(tmp_path), profile=profile).requires()) for cls in GRAPH[4:]}
+        assert needs == {TrainNER: {"index"} | extra, EvaluateNER: {"model"} | extra, AnnotateCorpus: {"model"} | extra}
+
+
 def test_outputs_live_under_the_workspace_keyed_by_task(tmp_path):
     task = TrainNER(workspace=str(tmp_path), profile="tiny")
     assert task.output().path == str(tmp_path / "train_ner" / task.key)

@@ -56,6 +56,10 @@ class Stage(KeyedTask):
         named += self.section("annotate").get("inputs", [])
         return any(str(name).startswith(NERO_PREFIX) for name in named if name)
 
+    def with_nero(self, needs: dict[str, Stage]) -> dict[str, Stage]:
+        """``needs``, plus PrepareNERO when the profile names a NERO dataset anywhere."""
+        return {**needs, "nero": self.clone(PrepareNERO)} if self.uses_nero() else needs
+
 
 class IngestKG(Stage):
     """The KG of the profile's ``[kg] config`` (kogner.kg.ingest)."""
@@ -167,10 +171,7 @@ class TrainNER(Stage):
     """The KoGNER student (kogner.training) with the profile's ``[ner]`` settings."""
 
     def requires(self) -> dict[str, Stage]:
-        needs: dict[str, Stage] = {"index": self.clone(BuildEntityIndex)}
-        if self.uses_nero():
-            needs["nero"] = self.clone(PrepareNERO)
-        return needs
+        return self.with_nero({"index": self.clone(BuildEntityIndex)})
 
     def key_material(self) -> Any:
         return {"ner": self.section("ner"), "version": self.version}
@@ -202,10 +203,7 @@ class EvaluateNER(Stage):
     split = luigi.Parameter(default="test", description="which [evaluate] list: test or dev")
 
     def requires(self) -> dict[str, Stage]:
-        needs: dict[str, Stage] = {"model": self.clone(TrainNER)}
-        if self.uses_nero():
-            needs["nero"] = self.clone(PrepareNERO)
-        return needs
+        return self.with_nero({"model": self.clone(TrainNER)})
 
     def key_material(self) -> Any:
         return {"sets": self.section("evaluate").get(self.split, [])}
@@ -256,10 +254,7 @@ class AnnotateCorpus(Stage):
     (independent: ``--workers N`` runs them in parallel, a failure stops only its shard)."""
 
     def requires(self) -> dict[str, Stage]:
-        needs: dict[str, Stage] = {"model": self.clone(TrainNER)}
-        if self.uses_nero():
-            needs["nero"] = self.clone(PrepareNERO)
-        return needs
+        return self.with_nero({"model": self.clone(TrainNER)})
 
     def key_material(self) -> Any:
         return {"annotate": self.section("annotate")}
