@@ -284,6 +284,17 @@ def test_only_the_linking_stage_loads_the_entity_index(linked_model) -> None:
     assert KoGNERModelHandler(str(model_dir)).load_model().index is None
 
 
+def test_annotate_cli_without_linking_leaves_the_entity_index_unloaded(linked_model, data_dir, capsys) -> None:
+    from kogner.cli import main
+    from kogner.index import EntityIndex
+
+    model_dir, _ = linked_model
+    corpus = data_dir / "ner/NCBI-disease/pubtator/devel.txt"
+    with patch.object(EntityIndex, "load", side_effect=AssertionError("index loaded")):
+        assert main(["annotate", str(model_dir), str(corpus), "--no-link"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == sum(1 for _ in read_corpus(corpus))
+
+
 def test_linking_stage_links_like_the_model_itself(linked_model, inputs, tmp_path) -> None:
     model_dir, index_dir = linked_model
     manifest = annotate_shard(str(inputs / "biored-docs.parquet"), str(model_dir), str(tmp_path), *MODEL_ARGS)
