@@ -89,7 +89,7 @@ def link_mentions(
     (e.g. gold mentions) it re-encodes the windows holding them first."""
     from kogner.model.predictor import batches, text_chunks
 
-    missing = {(t, k) for t, found in enumerate(mentions) for k, m in enumerate(found) if m.span_vector is None}
+    missing = [(t, k) for t, found in enumerate(mentions) for k, m in enumerate(found) if m.span_vector is None]
     if model.index is None or not links_by_vector(model) or not missing:
         return link_predicted(model, mentions, texts)
     chunks = text_chunks(model, texts)
@@ -98,7 +98,7 @@ def link_mentions(
     by_source: dict[int, list[int]] = {}
     for c, chunk in enumerate(chunks):
         by_source.setdefault(chunk.source, []).append(c)
-    for t, k in sorted(missing):
+    for t, k in missing:
         mention = mentions[t][k]
         for c in by_source.get(t, []):
             chunk = chunks[c]
