@@ -51,6 +51,7 @@ def run_one(name: str, lambda_dist: float, seed: int, args: argparse.Namespace) 
         lambda_dist=lambda_dist,
         index_dir=args.index_dir,
         kg_dictionary=not args.no_kg_dictionary,
+        case_features=args.case_features,
         seed=seed,
         max_train_docs=args.max_train_docs,
         max_dev_docs=args.max_dev_docs,
@@ -176,6 +177,7 @@ def main() -> None:
     parser.add_argument("--encoder")
     parser.add_argument("--index-dir", help="entity index: distillation targets, linking, KG dictionary features")
     parser.add_argument("--no-kg-dictionary", action="store_true", help="train without KG dictionary features")
+    parser.add_argument("--case-features", action="store_true", help="subword capitalization into the encoder input")
     parser.add_argument("--data-dir")
     parser.add_argument("--max-train-docs", type=int)
     parser.add_argument("--max-dev-docs", type=int)

@@ -76,6 +76,7 @@ class TrainConfig:
     lambda_dist: float = 0.0
     index_dir: str | None = None
     kg_dictionary: bool = True  # span features from the index's KG aliases (kogner.model.dictionary)
+    case_features: bool = False  # subword capitalization into the encoder input (KoGNERConfig)
     seed: int = 13
     patience: int = 3
     max_train_docs: int | None = None
@@ -323,6 +324,7 @@ def train(config: TrainConfig) -> Path:
         type_map=config.type_map,
         max_span_width=config.max_span_width,
         span_dim=config.span_dim,
+        case_features=config.case_features,
         pos_weight=config.pos_weight,
         decoding=config.decoding,
         max_subwords=config.max_subwords,
@@ -388,12 +390,14 @@ def train(config: TrainConfig) -> Path:
 
 
 def make_optimizer(model: KoGNER, config: TrainConfig) -> torch.optim.AdamW:
-    """AdamW with the encoder's and the heads' learning rates; the word embeddings are frozen
-    (left out, no gradient) when ``config.freeze_word_embeddings``."""
+    """AdamW with the encoder's and the heads' learning rates (the case embedding, an input
+    of the encoder, takes the encoder's); the word embeddings are frozen (left out, no
+    gradient) when ``config.freeze_word_embeddings``."""
     if config.freeze_word_embeddings:  # the largest tensor; fine-tuning it tied, at +25% time (bench/RESULTS.md)
         model.encoder.get_input_embeddings().weight.requires_grad_(False)
-    encoder_params = [p for n, p in model.named_parameters() if n.startswith("encoder.") and p.requires_grad]
-    head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    encoder_side = ("encoder.", "case_embedding.")
+    encoder_params = [p for n, p in model.named_parameters() if n.startswith(encoder_side) and p.requires_grad]
+    head_params = [p for n, p in model.named_parameters() if not n.startswith(encoder_side)]
     return torch.optim.AdamW(
         [{"params": encoder_params, "lr": config.encoder_lr}, {"params": head_params, "lr": config.head_lr}],
         weight_decay=config.weight_decay,

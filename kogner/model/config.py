@@ -27,6 +27,8 @@ class KoGNERConfig(PretrainedConfig):
     NER+linking F1, ``kogner.training.choose_link_threshold``; 0 without dev ids).
     ``kg_dictionary_types`` are the KG entity types whose aliases mark spans
     (``kogner.model.dictionary``; empty: no dictionary features).
+    ``case_features`` adds a learned vector per capitalization class (``kogner.model.spans.case_class``)
+    to each subword's input embedding, so an uncased encoder still sees "NO" apart from "no".
     ``abbreviation_consistency`` makes each text's mentions agree with the abbreviations it
     defines (``kogner.model.decoding.harmonize_abbreviations``); training turns it on when
     that raises dev F1.
@@ -46,6 +48,7 @@ class KoGNERConfig(PretrainedConfig):
         width_dim: int = 32,
         use_pooled: bool = True,
         kg_dictionary_types: list[str] | None = None,
+        case_features: bool = False,
         dropout: float = 0.1,
         tau: float = 1.0,
         pos_weight: float = 5.0,
@@ -75,6 +78,7 @@ class KoGNERConfig(PretrainedConfig):
         self.width_dim = width_dim
         self.use_pooled = use_pooled
         self.kg_dictionary_types = list(kg_dictionary_types or [])
+        self.case_features = case_features
         self.dropout = dropout
         self.tau = tau
         self.pos_weight = pos_weight

@@ -2,8 +2,10 @@
 
 A span's vector comes from its boundary subword vectors, the mean of its subwords
 (optional), a width embedding and (optional) the KG types its text is an alias of,
-through a small MLP; a type's vector from the same
-encoder reading the type name (and description), through another MLP. The score of
+through a small MLP (with ``case_features``, each subword's input embedding first gets a
+learned vector for how the original text capitalizes it, which an uncased tokenizer drops);
+a type's vector from the same encoder reading the type name (and description), through
+another MLP. The score of
 (span, type) is sigmoid(span · type / τ). P_s maps span vectors into the teacher space of
 the entity index, where L_dist pulls gold spans toward their entity's teacher vector and
 where linking searches at inference.
@@ -31,7 +33,7 @@ from kogner.io import atomic_dir
 from kogner.model.config import KoGNERConfig
 from kogner.model.decoding import PredictedMention
 from kogner.model.dictionary import KGDictionary
-from kogner.model.spans import Chunk, SpanBatch, collate
+from kogner.model.spans import N_CASE_CLASSES, NO_CASE, Chunk, SpanBatch, collate
 
 if TYPE_CHECKING:
     from kogner.index import EntityIndex
@@ -91,6 +93,10 @@ class KoGNER(nn.Module):
         hidden = int(self.encoder.config.hidden_size)
         span_in = hidden * (3 if config.use_pooled else 2) + config.width_dim + len(config.kg_dictionary_types)
         self.width_embedding = nn.Embedding(config.max_span_width, config.width_dim)
+        self.case_embedding = None
+        if config.case_features:  # starts at zero: the encoder's own input embeddings, unchanged
+            self.case_embedding = nn.Embedding(N_CASE_CLASSES, hidden, padding_idx=NO_CASE)
+            nn.init.zeros_(self.case_embedding.weight)
         self.span_head = mlp(span_in, config.span_dim, config.dropout)
         self.type_head = mlp(hidden, config.span_dim, config.dropout)
         self.student_projection = nn.Linear(config.span_dim, config.teacher_dim) if config.teacher_dim else None
@@ -219,7 +225,7 @@ class KoGNER(nn.Module):
             [size * blocks, self.config.width_dim, n_kg_types], dim=1
         )
         with autocast(self.device):
-            hidden = self.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+            hidden = self.token_vectors(batch)
             projected = [hidden @ block.T for block in token_weight.split(size, dim=1)]  # each (B, T, 2·span_dim)
         head_dtype = torch.float32 if torch.is_grad_enabled() else (autocast_dtype(self.device) or torch.float32)
         n_batch, n_tokens, _ = hidden.shape
@@ -255,6 +261,13 @@ class KoGNER(nn.Module):
             mode="sum",
         ).view(n_batch, first.size(1), -1)
         return self.span_head[1](summed)
+
+    def token_vectors(self, batch: SpanBatch) -> torch.Tensor:
+        """(batch, subwords, hidden): the encoder's output, its inputs cased when ``case_features``."""
+        if self.case_embedding is None:
+            return self.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+        embedded = self.encoder.get_input_embeddings()(batch.input_ids) + self.case_embedding(batch.case_ids)
+        return self.encoder(inputs_embeds=embedded, attention_mask=batch.attention_mask).last_hidden_state
 
     def span_output(self, span_hidden: torch.Tensor) -> torch.Tensor:
         """Span vectors from ``span_hidden`` output (the MLP's dropout and output layer), in float32."""

@@ -35,6 +35,7 @@ class Chunk:
     ``word_last[w]`` are the positions of word w's first and last subword in ``input_ids``.
     ``gold`` maps a word span (first word, last word) to its label index (training only);
     ``targets`` maps a gold word span to the row of its teacher vector (distillation only).
+    ``case_ids`` holds each subword's ``case_class`` (an uncased tokenizer drops it).
     """
 
     source: int
@@ -43,6 +44,7 @@ class Chunk:
     word_first: list[int]
     word_last: list[int]
     word_keys: list[str]
+    case_ids: list[int]
     gold: dict[tuple[int, int], list[int]] = field(default_factory=dict)
     targets: dict[tuple[int, int], int] = field(default_factory=dict)
     group: str = ""
@@ -94,6 +96,22 @@ def align_words(words: Sequence[Span], offsets: Sequence[tuple[int, int]], base:
     return [int(p) for p in first], [int(p) for p in last]  # type: ignore[arg-type]
 
 
+NO_CASE, LOWER, TITLE, UPPER, MIXED = range(5)  # the classes of ``case_class``
+N_CASE_CLASSES = 5
+
+
+def case_class(piece: str) -> int:
+    """How ``piece`` is capitalized: LOWER ("cl"), TITLE ("Na"), UPPER ("BRCA", "A"), MIXED
+    ("mRNA", "IgG") or NO_CASE (no cased letter: "1", "-", a special token's empty string)."""
+    if piece.islower():
+        return LOWER
+    if piece.isupper():
+        return UPPER
+    if piece.istitle():
+        return TITLE
+    return MIXED if piece.lower() != piece.upper() else NO_CASE
+
+
 Piece = tuple[int, str, Span]  # (source, text, character range of the text)
 
 
@@ -142,7 +160,8 @@ def make_chunks(
             offsets = offsets[: max_length - 1] + [(0, 0)]
         first, last = align_words(words, offsets, start)
         keys = [normalize_alias(text[s:e]) for s, e in words]
-        chunks.append(Chunk(source, words, list(input_ids), first, last, keys))
+        cases = [case_class(text[start + s : start + e]) for s, e in offsets]
+        chunks.append(Chunk(source, words, list(input_ids), first, last, keys, cases))
     return chunks
 
 
@@ -182,6 +201,7 @@ class SpanBatch:
 
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
+    case_ids: torch.Tensor
     span_first: torch.Tensor
     span_last: torch.Tensor
     span_width: torch.Tensor
@@ -212,6 +232,7 @@ def collate(
         bounds = [np.asarray(chunk_spans, dtype=np.int64).reshape(-1, 2) for chunk_spans in spans]
     n_spans = max(1, max(len(s) for s in spans))
     input_ids, attention_mask = pad_ids([c.input_ids for c in chunks], pad_id)
+    case_ids, _ = pad_ids([c.case_ids for c in chunks], NO_CASE)
     span_first, span_last, span_width, span_kg_types = np.zeros((4, len(chunks), n_spans), dtype=np.int64)
     span_mask = np.zeros((len(chunks), n_spans), dtype=bool)
     for b, (chunk, chunk_bounds) in enumerate(zip(chunks, bounds, strict=True)):
@@ -225,5 +246,7 @@ def collate(
         span_mask[b, :n] = True
         if dictionary is not None:
             span_kg_types[b, :n] = dictionary.span_masks(chunk.word_keys, chunk_bounds)
-    tensors = [torch.from_numpy(array) for array in (input_ids, attention_mask, span_first, span_last, span_width)]
+    tensors = [
+        torch.from_numpy(array) for array in (input_ids, attention_mask, case_ids, span_first, span_last, span_width)
+    ]
     return SpanBatch(*tensors, torch.from_numpy(span_mask), torch.from_numpy(span_kg_types), spans)
