@@ -95,6 +95,32 @@ def test_save_load_round_trip_gives_identical_predictions(model, tmp_path, data_
         KoGNER.from_pretrained(tmp_path)
 
 
+def test_case_features_start_as_the_plain_model_then_tell_no_from_no_and_survive_save_load(
+    model, tmp_path, data_dir
+) -> None:
+    torch.manual_seed(0)
+    cased = KoGNER.from_encoder(
+        None, ["Disease", "Chemical"], window_words=40, window_overlap=8, max_subwords=64, case_features=True
+    )
+    missing, unexpected = cased.load_state_dict(model.state_dict(), strict=False)
+    assert missing == ["case_embedding.weight"] and unexpected == []
+    cased.eval()
+    texts = [d.text for d in load_dataset("bc5cdr", "dev", data_dir)[:2]]
+    assert cased.predict(texts, threshold=0.3, link=False) == model.predict(texts, threshold=0.3, link=False)
+    with torch.no_grad():
+        cased.case_embedding.weight[1:] = torch.randn(4, cased.case_embedding.embedding_dim)
+    pair = ["Plasma NO fell after L-NAME.", "Plasma no fell after l-name."]
+    for each, differs in ((model, False), (cased, True)):
+        each.eval()  # no dropout
+        with torch.no_grad():
+            vectors = each.span_vectors(each.collate(predictor.text_chunks(each, pair)))
+        assert (not torch.allclose(vectors[0], vectors[1])) is differs
+    before = cased.predict(texts, threshold=0.3, link=False)
+    loaded = KoGNER.from_pretrained(cased.save_pretrained(tmp_path / "cased"))
+    assert loaded.config.case_features and torch.equal(loaded.case_embedding.weight, cased.case_embedding.weight)
+    assert loaded.predict(texts, threshold=0.3, link=False) == before
+
+
 def test_a_malformed_link_types_entry_is_one_clear_error_naming_config_json(model, tmp_path) -> None:
     path = model.save_pretrained(tmp_path / "m")
     config = json.loads((path / "config.json").read_text())

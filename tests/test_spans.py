@@ -6,7 +6,19 @@ import pytest
 
 from kogner.datasets import load_dataset
 from kogner.encoder import load_encoder
-from kogner.model.spans import collate, enumerate_spans, inference_chunks, make_chunks, training_ranges
+from kogner.model.spans import (
+    LOWER,
+    MIXED,
+    NO_CASE,
+    TITLE,
+    UPPER,
+    case_class,
+    collate,
+    enumerate_spans,
+    inference_chunks,
+    make_chunks,
+    training_ranges,
+)
 from kogner.text import word_spans, word_windows
 
 
@@ -32,6 +44,38 @@ def test_unicode_words_align_to_their_own_subwords(tokenizer) -> None:
     for (start, end), first, last in zip(chunk.words, chunk.word_first, chunk.word_last, strict=True):
         assert 0 < first <= last < len(tokens) - 1
         assert offsets[first][0] == start and offsets[last][1] == end, (text[start:end], tokens[first : last + 1])
+
+
+def test_case_ids_keep_the_capitalization_the_uncased_tokenizer_drops(tokenizer, data_dir) -> None:
+    cases = {
+        "cl": LOWER,
+        "Na": TITLE,
+        "BRCA": UPPER,
+        "A": UPPER,
+        "mRNA": MIXED,
+        "IgG": MIXED,
+        "1": NO_CASE,
+        "": NO_CASE,
+    }
+    assert {piece: case_class(piece) for piece in cases} == cases
+
+    def is_acronym(text: str, span: tuple[int, int]) -> bool:
+        return text[span[0] : span[1]].isupper() and span[1] - span[0] > 1
+
+    doc = next(
+        d for d in load_dataset("bc5cdr", "dev", data_dir) if any(is_acronym(d.text, w) for w in word_spans(d.text))
+    )
+    (cased,) = make_chunks(tokenizer, [(0, doc.text, (0, len(doc.text)))], max_length=512)
+    lowered = doc.text.lower()
+    (uncased,) = make_chunks(tokenizer, [(0, lowered, (0, len(lowered)))], max_length=512)
+    assert cased.input_ids == uncased.input_ids  # what the encoder sees without case features
+    assert len(cased.case_ids) == len(cased.input_ids)
+    assert cased.case_ids[0] == cased.case_ids[-1] == NO_CASE  # [CLS], [SEP]
+    assert {UPPER, TITLE, LOWER} <= set(cased.case_ids) and set(uncased.case_ids) <= {NO_CASE, LOWER}
+    upper_word = next(w for w, span in enumerate(cased.words) if is_acronym(doc.text, span))
+    assert cased.case_ids[cased.word_first[upper_word]] == UPPER
+    batch = collate([cased, uncased], max_width=4, pad_id=0)
+    assert batch.case_ids[0].tolist() == cased.case_ids + [NO_CASE] * (batch.case_ids.size(1) - len(cased.case_ids))
 
 
 def test_long_abstract_is_windowed_within_the_subword_limit(tokenizer, data_dir) -> None:

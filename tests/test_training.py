@@ -12,6 +12,7 @@ from kogner.errors import InputFormatError
 from kogner.evaluation import score_documents
 from kogner.index import EntityIndex
 from kogner.model import KoGNER, PredictedMention
+from kogner.model.spans import LOWER, NO_CASE, TITLE
 from kogner.text import word_spans
 from kogner.training import (
     LINK_THRESHOLDS,
@@ -83,6 +84,26 @@ def test_frozen_word_embeddings_stay_fixed_while_the_rest_of_the_encoder_trains(
     used_rows = batch.input_ids.unique()
     assert torch.equal(embeddings[used_rows], before[0][used_rows]) is freeze
     assert not torch.equal(first_layer, before[1])
+
+
+def test_the_case_embedding_learns_at_the_encoders_rate_and_no_case_stays_zero(data_dir) -> None:
+    torch.manual_seed(0)
+    docs = map_types(load_dataset("ncbi-disease", "train", data_dir)[:2], NCBI_TYPES)
+    model = KoGNER.from_encoder(None, ["Disease"], max_span_width=8, max_subwords=64, case_features=True)
+    labelled = [c for c in build_chunks(model, Corpus("ncbi", docs, [], ["Disease"])) if c.gold][:4]
+    batch = model.collate(labelled)
+    assert {int(c) for c in batch.case_ids.unique()} >= {NO_CASE, LOWER, TITLE}
+    config = TrainConfig(output_dir="unused", encoder_lr=1e-4, head_lr=1e-3)
+    optimizer = make_optimizer(model, config)
+    (group,) = [g for g in optimizer.param_groups if any(p is model.case_embedding.weight for p in g["params"])]
+    assert group["lr"] == config.encoder_lr
+    model.train()
+    loss, _, _ = batch_loss(model, labelled, batch, torch.ones(len(labelled), 1, dtype=torch.bool), None, 0.0)
+    loss.backward()
+    optimizer.step()
+    weight = model.case_embedding.weight
+    assert weight[NO_CASE].abs().max() == 0  # special tokens and padding: the encoder's inputs, unchanged
+    assert weight[LOWER].abs().max() > 0 and weight[TITLE].abs().max() > 0
 
 
 def test_distillation_pulls_gold_spans_toward_their_entities_teacher_vectors(data_dir, mesh_index_dir) -> None:
