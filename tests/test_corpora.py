@@ -12,8 +12,9 @@ import pytest
 from kogner.corpora import guess_format, read_corpus, write_corpus
 from kogner.corpora.conll import decode_tags
 from kogner.corpora.ids import join_ids, split_ids
+from kogner.datasets import group_sentences, load_dataset
 from kogner.documents import Document
-from kogner.errors import InputFormatError
+from kogner.errors import InputFormatError, KognerError
 from kogner.text import word_spans
 
 PUBTATOR_FILES = [
@@ -137,6 +138,30 @@ def test_every_conll_file_reads_one_document_per_sentence(corpus, data_dir: Path
     assert len(documents) == len([block for block in lines if block.strip()])
     assert_consistent(documents)
     assert all(m.type in {"Disease", "Chemical", "GENE"} for d in documents for m in d.mentions)
+
+
+@pytest.mark.parametrize("name", ["bc5cdr-chem", "bc5cdr-disease"])
+def test_bc5cdr_conll_sentences_group_back_into_their_abstracts(data_dir: Path, name: str) -> None:
+    sentences = load_dataset(name, "test", data_dir)
+    abstracts = load_dataset(name, "test", data_dir, whole_documents=True)
+    sources = {d.id: d for d in load_dataset("bc5cdr", "test", data_dir)}
+    assert len(sentences) == 4797 and len(abstracts) == 500 == len({d.id for d in abstracts} & set(sources))
+    assert sum(len(d.mentions) for d in abstracts) == sum(len(d.mentions) for d in sentences)
+    assert Counter(m.text for d in abstracts for m in d.mentions) == Counter(
+        m.text for d in sentences for m in d.mentions
+    )
+    for doc in abstracts:  # each abstract's own text (spaced as the CoNLL tokens are), its mentions on it
+        assert "".join(doc.text.split()) == "".join(sources[doc.id].text.split())
+        assert_consistent([doc])
+    assert len(load_dataset("bc2gm", "test", data_dir, whole_documents=True)) == 5038  # no source: sentences
+
+
+def test_sentences_that_tile_no_source_document_are_an_error_naming_the_file(data_dir: Path) -> None:
+    sentences = load_dataset("bc5cdr-chem", "dev", data_dir)
+    sources = load_dataset("bc5cdr", "dev", data_dir)
+    assert len(group_sentences(sentences, sources, "devel.tsv")) == 500
+    with pytest.raises(KognerError, match=rf"devel\.tsv: the sentences from {sentences[1].id} on \(4580\)"):
+        group_sentences(sentences[1:], sources, "devel.tsv")  # an abstract without its title
 
 
 def test_conll_counts_and_seqeval_decoding(corpus) -> None:
