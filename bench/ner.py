@@ -55,6 +55,7 @@ def run_one(name: str, lambda_dist: float, seed: int, args: argparse.Namespace) 
         index_dir=args.index_dir,
         kg_dictionary=not args.no_kg_dictionary,
         case_features=args.case_features,
+        whole_documents=args.whole_documents,
         seed=seed,
         max_train_docs=args.max_train_docs,
         max_dev_docs=args.max_dev_docs,
@@ -206,6 +207,11 @@ def main() -> None:
     parser.add_argument("--index-dir", help="entity index: distillation targets, linking, KG dictionary features")
     parser.add_argument("--no-kg-dictionary", action="store_true", help="train without KG dictionary features")
     parser.add_argument("--case-features", action="store_true", help="subword capitalization into the encoder input")
+    parser.add_argument(
+        "--whole-documents",
+        action="store_true",
+        help="train and tune on BC5CDR-chem/-disease sentences in their abstracts",
+    )
     parser.add_argument("--data-dir")
     parser.add_argument("--max-train-docs", type=int)
     parser.add_argument("--max-dev-docs", type=int)

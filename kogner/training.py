@@ -57,6 +57,7 @@ class TrainConfig:
     dev_files: list[str] = field(default_factory=list)
     file_format: str | None = None
     data_dir: str | None = None
+    whole_documents: bool = False  # sentence corpora read in their abstracts (kogner.datasets.load_dataset)
     type_map: dict[str, str] = field(default_factory=dict)
     type_descriptions: dict[str, str] = field(default_factory=dict)
     max_span_width: int = 12
@@ -136,9 +137,9 @@ def load_corpora(config: TrainConfig) -> list[Corpus]:
         if name not in DATASETS:
             raise ValueError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
         dataset = DATASETS[name]
-        train = load_dataset(name, "train", config.data_dir)
+        train = load_dataset(name, "train", config.data_dir, config.whole_documents)
         dev_name = _dev_split(dataset.splits)
-        dev = load_dataset(name, dev_name, config.data_dir) if dev_name else []
+        dev = load_dataset(name, dev_name, config.data_dir, config.whole_documents) if dev_name else []
         prefixes = {config.type_map.get(t, t): p for t, p in dataset.id_prefixes.items()}
         types = sorted({config.type_map.get(t, t) for t in dataset.types})
         corpora.append(_corpus(name, train, dev, types, prefixes, config))

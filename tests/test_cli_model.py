@@ -9,6 +9,7 @@ import sys
 import torch
 
 from kogner.cli import main
+from kogner.datasets import load_dataset
 
 
 def test_train_evaluate_annotate(tmp_path, data_dir, capsys, monkeypatch) -> None:
@@ -40,6 +41,11 @@ def test_train_evaluate_annotate(tmp_path, data_dir, capsys, monkeypatch) -> Non
     assert main([*args, "--data-dir", str(data_dir)]) == 0
     scores = json.loads(capsys.readouterr().out)
     assert scores["types"] == ["Disease"] and scores["ner"]["tp"] + scores["ner"]["fn"] > 0
+    args = ["evaluate", str(out / "model"), "--dataset", "bc5cdr-disease", "--limit", "1", "--data-dir", str(data_dir)]
+    assert main([*args, "--whole-documents"]) == 0  # the first abstract, not its title sentence alone
+    scores = json.loads(capsys.readouterr().out)
+    abstract = load_dataset("bc5cdr-disease", "test", data_dir, whole_documents=True)[0]
+    assert scores["whole_documents"] and scores["ner"]["tp"] + scores["ner"]["fn"] == len(abstract.mentions) > 3
 
     monkeypatch.setattr(sys, "stdin", io.StringIO("Familial hypercholesterolemia in two brothers.\n\nSecond one.\n"))
     assert main(["annotate", str(out / "model"), "-", "--format", "jsonl", "--threshold", "0.0", "--no-link"]) == 0

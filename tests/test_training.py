@@ -22,6 +22,7 @@ from kogner.training import (
     build_chunks,
     choose_link_strategy,
     choose_link_threshold,
+    load_corpora,
     make_optimizer,
     map_types,
     to_documents,
@@ -40,6 +41,16 @@ def test_train_config_from_toml_rejects_unknown_keys(tmp_path) -> None:
     bad.write_text('output_dir = "out"\nlearning_rate = 1\n')
     with pytest.raises(InputFormatError, match="learning_rate"):
         TrainConfig.from_toml(bad)
+
+
+def test_training_reads_bc5cdr_sentences_in_their_abstracts_when_asked(data_dir) -> None:
+    config = TrainConfig(output_dir="unused", datasets=["bc5cdr-chem"], data_dir=str(data_dir), max_train_docs=3)
+    (by_sentence,) = load_corpora(config)
+    config.whole_documents = True
+    (by_abstract,) = load_corpora(config)
+    assert len(by_abstract.train) == 3 and len(by_abstract.dev) == 500
+    assert all(len(d.passages) > 3 and d.id.isdigit() for d in by_abstract.train)  # PMIDs of BC5CDR abstracts
+    assert all(len(d.passages) == 1 for d in by_sentence.train) and len(by_sentence.dev) == 4581
 
 
 def test_a_few_steps_reduce_the_loss_on_real_sentences(data_dir) -> None:
