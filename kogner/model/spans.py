@@ -97,7 +97,7 @@ def align_words(words: Sequence[Span], offsets: Sequence[tuple[int, int]], base:
 
 
 NO_CASE, LOWER, TITLE, UPPER, MIXED = range(5)  # the classes of ``case_class``
-N_CASE_CLASSES = 5
+N_CASE_CLASSES = MIXED + 1  # rows of the case embedding
 
 
 def case_class(piece: str) -> int:
