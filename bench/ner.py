@@ -2,7 +2,7 @@
 
     python bench/ner.py --out bench/results/ner [--datasets ncbi-disease,...] [--lambdas 0,0.5]
         [--seeds 13,14,15] [--epochs 10] [--batch-size 16] [--encoder-lr 1e-4] [--train-word-embeddings]
-        [--max-train-docs N] [--test-limit N] [--index-dir DIR]
+        [--max-train-docs N] [--test-limit N] [--index-dir DIR] [--extra-datasets biored] [--fit-dev]
     python bench/ner.py --out bench/results/ner --summary   # the markdown table of what ran, and OUT/grid.png
     python bench/ner.py --out bench/results/ner --datasets bc5cdr-chem --rescore  # score finished runs again
 
@@ -18,6 +18,7 @@ epoch and inference sentences/s and words/s. A finished run is never trained aga
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import statistics
@@ -37,17 +38,26 @@ GRID = {  # benchmark name -> (registry datasets, type map)
     "bc5cdr": (["bc5cdr"], {}),
     "bc2gm": (["bc2gm"], {}),
 }
+FIT_DEV = "-traindev"  # run-name suffix of --fit-dev models
+EXTRA_TYPES = {  # --extra-datasets: how their types name the grid's (BioRED's guidelines differ in places)
+    "biored": {"ChemicalEntity": "Chemical", "DiseaseOrPhenotypicFeature": "Disease", "GeneOrGeneProduct": "GENE"},
+}
 
 
-def run_one(name: str, lambda_dist: float, seed: int, args: argparse.Namespace) -> dict:
+def run_one(name: str, lambda_dist: float, seed: int, args: argparse.Namespace, fit_dev: bool = False) -> dict:
+    """Train and score one model. With ``fit_dev``, on train + dev, for as many epochs as the
+    same run on train alone kept, with that run's dev-tuned decisions (BioBERT's protocol)."""
     datasets, type_map = GRID[name]
-    run_dir = Path(args.out) / "runs" / f"{name}-lam{lambda_dist:g}-seed{seed}"
+    tuned_dir = Path(args.out) / "runs" / f"{name}-lam{lambda_dist:g}-seed{seed}"
+    run_dir = tuned_dir.with_name(tuned_dir.name + FIT_DEV) if fit_dev else tuned_dir
     config = TrainConfig(
         output_dir=str(run_dir),
         encoder=args.encoder,
         datasets=datasets,
-        type_map=type_map,
-        epochs=args.epochs,
+        extra_datasets=args.extra_datasets,
+        type_map={**type_map, **{k: v for extra in args.extra_datasets for k, v in EXTRA_TYPES[extra].items()}},
+        epochs=best_epoch(tuned_dir) if fit_dev else args.epochs,
+        decisions_from=str(tuned_dir / "model") if fit_dev else None,
         batch_size=args.batch_size,
         encoder_lr=args.encoder_lr,
         freeze_word_embeddings=not args.train_word_embeddings,
@@ -64,15 +74,21 @@ def run_one(name: str, lambda_dist: float, seed: int, args: argparse.Namespace) 
     train(config)
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return {
-        "dataset": name,
+        "dataset": f"{name} (train+dev)" if fit_dev else name,
         "lambda_dist": lambda_dist,
         "seed": seed,
         "epochs_run": len(metrics),
         "train_seconds_per_epoch": statistics.mean(m["train_seconds"] for m in metrics),
-        "best_dev_f1": max(m["dev_f1"] for m in metrics),
+        "best_dev_f1": max((m["dev_f1"] for m in metrics if "dev_f1" in m), default=None),
         **test_scores(name, run_dir / "model", args),
         "settings": {k: v for k, v in vars(args).items() if k not in ("summary", "rescore")},
     }
+
+
+def best_epoch(run_dir: Path) -> int:
+    """The epoch whose model a finished run kept (its best dev F1)."""
+    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return max(metrics, key=lambda m: m["dev_f1"])["epoch"]
 
 
 def test_scores(name: str, model_dir: Path, args: argparse.Namespace) -> dict:
@@ -212,10 +228,21 @@ def main() -> None:
         action="store_true",
         help="train and tune on BC5CDR-chem/-disease sentences in their abstracts",
     )
+    parser.add_argument(
+        "--extra-datasets",
+        type=lambda value: value.split(","),
+        default=[],
+        help=f"more training data only, their types mapped onto the grid's ({', '.join(EXTRA_TYPES)})",
+    )
     parser.add_argument("--data-dir")
     parser.add_argument("--max-train-docs", type=int)
     parser.add_argument("--max-dev-docs", type=int)
     parser.add_argument("--test-limit", type=int)
+    parser.add_argument(
+        "--fit-dev",
+        action="store_true",
+        help=f"after each run, train again on train + dev with its epochs and decisions (runs *{FIT_DEV})",
+    )
     parser.add_argument("--summary", action="store_true", help="only print the table of finished runs")
     parser.add_argument("--rescore", action="store_true", help="score the finished runs' models on test again")
     args = parser.parse_args()
@@ -229,15 +256,16 @@ def main() -> None:
         # Seeds outermost: an interrupted grid holds whole (lambda = 0, lambda > 0) pairs.
         for name in args.datasets.split(","):
             for seed in (int(x) for x in args.seeds.split(",")):
-                for lambda_dist in lambdas:
-                    target = out / "results" / f"{name}-lam{lambda_dist:g}-seed{seed}.json"
+                for lambda_dist, fit_dev in itertools.product(lambdas, (False, True) if args.fit_dev else (False,)):
+                    stem = f"{name}-lam{lambda_dist:g}-seed{seed}" + (FIT_DEV if fit_dev else "")
+                    target = out / "results" / f"{stem}.json"
                     if target.exists() and args.rescore:
-                        model_dir = out / "runs" / target.stem / "model"
+                        model_dir = out / "runs" / stem / "model"
                         result = {**json.loads(target.read_text()), **test_scores(name, model_dir, args)}
                     elif target.exists():
                         continue
                     else:
-                        result = run_one(name, lambda_dist, seed, args)
+                        result = run_one(name, lambda_dist, seed, args, fit_dev)
                     with atomic_path(target) as tmp:
                         tmp.write_text(json.dumps(result, indent=2))
                     logging.info("%s: test F1 %.4f", target.name, result["test_ner"]["f1"])

@@ -8,7 +8,8 @@ similar length, autocast on CUDA, deterministic on CPU. After each epoch it tune
 decision threshold (and whether to harmonize abbreviations) on the dev split, with an
 entity index also the link strategy and the minimum link score, logs
 metrics (JSON Lines + a PNG of the curves), writes a resumable checkpoint, keeps the best
-model by dev F1 and stops early.
+model by dev F1 and stops early. Extra datasets add training documents only; a final model
+can train on train + dev with the decisions a train-only run tuned (``decisions_from``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import random
 import time
 import tomllib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from kogner.corpora import read_corpus
 from kogner.documents import Document, Mention
-from kogner.errors import InputFormatError
+from kogner.errors import InputFormatError, KognerError
 from kogner.io import atomic_dir, atomic_path
 from kogner.model import KoGNER, PredictedMention
 from kogner.model.decoding import harmonize_abbreviations
@@ -53,6 +54,7 @@ class TrainConfig:
     output_dir: str
     encoder: str | None = None
     datasets: list[str] = field(default_factory=list)
+    extra_datasets: list[str] = field(default_factory=list)  # more training data only (load_corpora)
     train_files: list[str] = field(default_factory=list)
     dev_files: list[str] = field(default_factory=list)
     file_format: str | None = None
@@ -78,6 +80,9 @@ class TrainConfig:
     index_dir: str | None = None
     kg_dictionary: bool = True  # span features from the index's KG aliases (kogner.model.dictionary)
     case_features: bool = False  # subword capitalization into the encoder input (KoGNERConfig)
+    # A model trained on the train splits: train on train + dev with its dev-tuned decisions,
+    # no tuning, the last epoch kept (BioBERT's final models; bench/RESULTS.md, NER).
+    decisions_from: str | None = None
     seed: int = 13
     patience: int = 3
     max_train_docs: int | None = None
@@ -129,7 +134,9 @@ def _dev_split(splits: dict[str, str]) -> str | None:
 
 
 def load_corpora(config: TrainConfig) -> list[Corpus]:
-    """The registry datasets and the document files of ``config``, types mapped."""
+    """The registry datasets and the document files of ``config``, types mapped; then each
+    of ``config.extra_datasets`` as more training data only (``extra_corpus``). With
+    ``config.decisions_from``, every dev document is training data too (no dev splits)."""
     from kogner.datasets import DATASETS, load_dataset
 
     corpora = []
@@ -150,7 +157,53 @@ def load_corpora(config: TrainConfig) -> list[Corpus]:
         corpora.append(_corpus("files", train, dev, types, {}, config))
     if not corpora:
         raise ValueError("the training config names no datasets and no train_files")
+    corpora += [extra_corpus(name, corpora, config) for name in config.extra_datasets]
+    if config.decisions_from:
+        corpora = [replace(corpus, train=corpus.train + corpus.dev, dev=[]) for corpus in corpora]
     return corpora
+
+
+def extra_corpus(name: str, corpora: Sequence[Corpus], config: TrainConfig) -> Corpus:
+    """Registry dataset ``name`` (its train and dev splits) as more training data for
+    ``corpora``: only its mentions of their types (after ``config.type_map``; spans of its
+    other types become negatives), none of its documents that ``corpora`` or their source
+    datasets hold in any split (so no test abstract is trained on), and no dev split, so
+    that tuning and early stopping stay on ``corpora``'s own dev splits."""
+    from kogner.datasets import get_dataset, load_dataset
+
+    dataset = get_dataset(name)
+    wanted = {t for corpus in corpora for t in corpus.types}
+    types = sorted(wanted & {config.type_map.get(t, t) for t in dataset.types})
+    if not types:
+        raise ValueError(
+            f"extra dataset {name!r} has none of the trained types {sorted(wanted)} "
+            f"(its types {dataset.types}; map them with type_map)"
+        )
+    taken = {doc.id for corpus in corpora for doc in corpus.train + corpus.dev}
+    for main in config.datasets:
+        source = get_dataset(main).sentences_of or main
+        taken |= {
+            doc.id for split in get_dataset(source).splits for doc in load_dataset(source, split, config.data_dir)
+        }
+    documents = [
+        doc
+        for split in ("train", "dev")
+        if split in dataset.splits
+        for doc in load_dataset(name, split, config.data_dir)
+    ]
+    kept = [doc for doc in map_types(documents, config.type_map) if doc.id not in taken]
+    for doc in kept:
+        doc.mentions = [m for m in doc.mentions if m.type in types]
+    log.info(
+        "extra training data %s: %d of %d documents (%d already in the trained corpora or their sources), types %s",
+        name,
+        len(kept),
+        len(documents),
+        len(documents) - len(kept),
+        types,
+    )
+    prefixes = {config.type_map.get(t, t): p for t, p in dataset.id_prefixes.items()}
+    return Corpus(name, kept, [], types, prefixes)
 
 
 def _corpus(
@@ -301,13 +354,16 @@ def seed_everything(seed: int, device: torch.device) -> None:
 
 
 def train(config: TrainConfig) -> Path:
-    """Train a model as ``config`` says; returns the directory of the best model (by dev F1)."""
+    """Train a model as ``config`` says; returns the directory of the best model (by dev F1;
+    with ``config.decisions_from``, of the last epoch)."""
     from kogner.device import pick_device
 
     device = pick_device(config.device)
     seed_everything(config.seed, device)
     out = Path(config.output_dir)
+    decisions = read_decisions(config.decisions_from) if config.decisions_from else {}
     corpora = load_corpora(config)
+    tuned = [corpus for corpus in corpora if corpus.dev]  # extra datasets train only
     types = sorted({t for corpus in corpora for t in corpus.types})
     index = None
     if config.index_dir:
@@ -334,6 +390,10 @@ def train(config: TrainConfig) -> Path:
     if index is not None:
         model.attach_index(index)
         model.config.link_strategy = "alias"  # until the dev split shows vectors link better
+    if decisions:  # tuned by a train-only run: nothing is tuned here
+        log.info("decisions from %s: %s", config.decisions_from, decisions)
+        for name, value in decisions.items():
+            setattr(model.config, name, value)
     teacher_list: list[np.ndarray] = []
     chunks = [
         c
@@ -370,24 +430,48 @@ def train(config: TrainConfig) -> Path:
         started = time.perf_counter()
         losses = run_epoch(model, chunks, allowed, teacher, optimizer, scheduler, config, rng, epoch)
         train_seconds = time.perf_counter() - started
-        dev, candidates = test(model, corpora, config.eval_batch_size)
-        record = {"epoch": epoch + 1, **losses, "train_seconds": round(train_seconds, 1), **dev}
-        improved = dev["dev_f1"] > state["best_f1"]
-        if improved:
-            model.config.threshold = dev["threshold"]
-            model.config.abbreviation_consistency = dev["abbreviation_consistency"]
-            if model.index is not None:
-                record["dev_link_accuracy"] = choose_link_strategy(model, corpora)
-                record["dev_link_f1"] = choose_link_threshold(model, corpora, candidates)
+        record = {"epoch": epoch + 1, **losses, "train_seconds": round(train_seconds, 1)}
+        improved = tune_on_dev(model, tuned, config.eval_batch_size, record, state["best_f1"]) if tuned else True
         append_jsonl(metrics_path, record)
         state.update(epoch=epoch + 1, bad_epochs=0 if improved else state["bad_epochs"] + 1)
         if improved:
-            state["best_f1"] = dev["dev_f1"]
+            state["best_f1"] = record.get("dev_f1", state["best_f1"])
             model.save_pretrained(out / "model")
         save_checkpoint(out, model, optimizer, scheduler, state)
         plot_curves(metrics_path, out / "training_curves.png")
         log.info("epoch %d: %s", epoch + 1, json.dumps(record))
     return out / "model"
+
+
+def tune_on_dev(
+    model: KoGNER, tuned: Sequence[Corpus], batch_size: int, record: dict[str, Any], best_f1: float
+) -> bool:
+    """Scores the dev splits of ``tuned`` into ``record``; when their F1 beats ``best_f1``, sets
+    the model's decisions from them (threshold, abbreviation consistency and, with an entity
+    index, link strategy and link threshold) and returns True."""
+    dev, candidates = test(model, tuned, batch_size)
+    record.update(dev)
+    if dev["dev_f1"] <= best_f1:
+        return False
+    model.config.threshold = dev["threshold"]
+    model.config.abbreviation_consistency = dev["abbreviation_consistency"]
+    if model.index is not None:
+        record["dev_link_accuracy"] = choose_link_strategy(model, tuned)
+        record["dev_link_f1"] = choose_link_threshold(model, tuned, candidates)
+    return True
+
+
+DECISIONS = ("threshold", "abbreviation_consistency", "link_strategy", "link_min_score", "link_threshold")
+
+
+def read_decisions(model_dir: str | Path) -> dict[str, Any]:
+    """The decision settings (``DECISIONS``) of the saved model in ``model_dir``."""
+    from kogner.model.config import KoGNERConfig
+
+    if not (Path(model_dir) / "config.json").is_file():
+        raise KognerError(f"{model_dir}: decisions_from names no saved model (no config.json)")
+    tuned = KoGNERConfig.from_pretrained(model_dir)
+    return {name: getattr(tuned, name) for name in DECISIONS}
 
 
 def make_optimizer(model: KoGNER, config: TrainConfig) -> torch.optim.AdamW:
@@ -662,7 +746,8 @@ def plot_curves(metrics_path: Path, png_path: Path) -> None:
         left.plot(epochs, [r[key] for r in records], marker="o", label=key)
     left.set(xlabel="epoch", ylabel="training loss")
     left.legend()
-    right.plot(epochs, [r["dev_f1"] for r in records], marker="o", color="C3")
+    dev = [(r["epoch"], r["dev_f1"]) for r in records if "dev_f1" in r]  # none when trained on dev too
+    right.plot([e for e, _ in dev], [f1 for _, f1 in dev], marker="o", color="C3")
     right.set(xlabel="epoch", ylabel="dev F1 (tuned threshold)")
     figure.tight_layout()
     with atomic_path(png_path) as tmp:

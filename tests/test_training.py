@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from kogner.abbreviations import find_abbreviations
 from kogner.datasets import load_dataset
-from kogner.errors import InputFormatError
+from kogner.errors import InputFormatError, KognerError
 from kogner.evaluation import score_documents
 from kogner.index import EntityIndex
 from kogner.model import KoGNER, PredictedMention
@@ -26,6 +28,7 @@ from kogner.training import (
     make_optimizer,
     map_types,
     to_documents,
+    train,
     tune_decisions,
 )
 
@@ -206,3 +209,54 @@ def test_dev_tuning_picks_the_threshold_and_abbreviation_consistency_that_raise_
     plain_f1 = score_documents(dev, to_documents(dev, missed))["ner"]["f1"]
     tuned = tune_decisions([corpus], {corpus.name: missed})
     assert tuned["abbreviation_consistency"] is True and tuned["dev_f1"] > plain_f1 + 0.02
+
+
+def test_an_extra_dataset_adds_only_unseen_documents_and_the_trained_types(data_dir) -> None:
+    config = TrainConfig(
+        output_dir="unused",
+        datasets=["bc5cdr-chem"],
+        extra_datasets=["biored"],
+        type_map={"ChemicalEntity": "Chemical"},
+        data_dir=str(data_dir),
+    )
+    main, extra = load_corpora(config)
+    bc5cdr = {doc.id for split in ("train", "dev", "test") for doc in load_dataset("bc5cdr", split, data_dir)}
+    biored = {doc.id for split in ("train", "dev") for doc in load_dataset("biored", split, data_dir)}
+    assert main.name == "bc5cdr-chem" and len(main.dev) == 4581
+    assert extra.name == "biored" and extra.dev == [] and extra.types == ["Chemical"]
+    assert {doc.id for doc in extra.train} == biored - bc5cdr and 0 < len(biored & bc5cdr) < len(extra.train)
+    assert {m.type for doc in extra.train for m in doc.mentions} == {"Chemical"}
+    assert any(m.text == "cisplatin" for doc in extra.train for m in doc.mentions)
+    config.type_map = {}  # BioRED's types are none of BC5CDR-chem's until mapped
+    with pytest.raises(ValueError, match="none of the trained types"):
+        load_corpora(config)
+
+
+def test_training_on_dev_keeps_the_decisions_of_the_train_only_run(tmp_path, data_dir) -> None:
+    common = dict(
+        datasets=["ncbi-disease"],
+        type_map=NCBI_TYPES,
+        data_dir=str(data_dir),
+        max_train_docs=1,
+        max_dev_docs=1,
+        epochs=1,
+        batch_size=8,
+        max_words=24,
+        max_subwords=64,
+        max_span_width=6,
+    )
+    tuned_dir = train(TrainConfig(output_dir=str(tmp_path / "tuned"), **common))
+    tuned = json.loads((tuned_dir / "config.json").read_text())
+    tuned.update(threshold=0.35, abbreviation_consistency=not tuned["abbreviation_consistency"])
+    (tuned_dir / "config.json").write_text(json.dumps(tuned))  # decisions no tuning here would pick
+    final = TrainConfig(output_dir=str(tmp_path / "final"), decisions_from=str(tuned_dir), **common)
+    (corpus,) = load_corpora(final)
+    dev_id = load_dataset("ncbi-disease", "dev", data_dir)[0].id
+    assert len(corpus.train) == 2 and corpus.train[1].id == dev_id and corpus.dev == []
+    final_dir = train(final)
+    saved = json.loads((final_dir / "config.json").read_text())
+    assert saved["threshold"] == 0.35 and saved["abbreviation_consistency"] == tuned["abbreviation_consistency"]
+    (record,) = [json.loads(line) for line in (tmp_path / "final" / "metrics.jsonl").read_text().splitlines()]
+    assert "dev_f1" not in record and record["loss"] > 0
+    with pytest.raises(KognerError, match="no saved model"):
+        train(TrainConfig(output_dir=str(tmp_path / "bad"), decisions_from=str(tmp_path), **common))
