@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kogner.corpora import read_corpus
 from kogner.datadir import data_dir as resolve_data_dir
-from kogner.documents import Document, Passage
+from kogner.documents import Document
 from kogner.errors import KognerError
 
 SPLIT_ALIASES = {"devel": "dev", "development": "dev", "validation": "dev", "valid": "dev"}
@@ -308,12 +308,7 @@ def group_sentences(sentences: Sequence[Document], sources: Sequence[Document], 
         run.append(sentence)
         text += _without_space(sentence.text)
         if text in by_text:
-            passages, mentions, offset = [], [], 0
-            for part in run:
-                passages.append(Passage("sentence", offset, part.text))
-                mentions += [replace(m, start=m.start + offset, end=m.end + offset) for m in part.mentions]
-                offset += len(part.text) + 1
-            grouped.append(Document(by_text[text], passages, mentions))
+            grouped.append(Document.from_sentences(by_text[text], [(part.text, part.mentions) for part in run]))
             run, text = [], ""
     if run:
         raise KognerError(f"{where}: the sentences from {run[0].id} on ({len(run)}) tile no source document")

@@ -7,7 +7,7 @@ placing each passage's text at its offset (gaps filled with spaces). For PubTato
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 
@@ -95,3 +95,18 @@ class Document:
     def from_text(cls, doc_id: str, text: str, kind: str = "text") -> Document:
         """A document of one passage, for raw text input."""
         return cls(id=doc_id, passages=[Passage(kind=kind, offset=0, text=text)])
+
+    @classmethod
+    def from_sentences(
+        cls, doc_id: str, sentences: list[tuple[str, list[Mention]]], metadata: dict[str, Any] | None = None
+    ) -> Document:
+        """A document of ``sentences`` (each text with its mentions, offsets into that text),
+        one space apart, each a "sentence" passage, the mentions shifted with it."""
+        passages: list[Passage] = []
+        mentions: list[Mention] = []
+        offset = 0
+        for text, found in sentences:
+            passages.append(Passage("sentence", offset, text))
+            mentions += [replace(m, start=m.start + offset, end=m.end + offset) for m in found]
+            offset += len(text) + 1
+        return cls(doc_id, passages, mentions, metadata=dict(metadata or {}))

@@ -42,7 +42,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kogner.documents import Document, Mention, Passage
+from kogner.documents import Document, Mention
 from kogner.errors import InputFormatError
 from kogner.text import word_spans
 
@@ -246,15 +246,11 @@ def _document(
     votes: dict[str, collections.Counter[tuple[int, int, str]]],
     stats: NeroStats,
 ) -> Document:
-    passages: list[Passage] = []
-    mentions: list[Mention] = []
-    offset = 0
-    for sentence in sentences:
-        passages.append(Passage(kind="sentence", offset=offset, text=sentence))
-        for start, end, entity_type in _flat_spans(votes[sentence], stats):
-            mentions.append(Mention(offset + start, offset + end, sentence[start:end], entity_type))
-        offset += len(sentence) + 1
-    return Document(id=doc_id, passages=passages, mentions=mentions, metadata={"source": "NERO"})
+    def mentions(sentence: str) -> list[Mention]:
+        spans = _flat_spans(votes[sentence], stats)
+        return [Mention(start, end, sentence[start:end], kind) for start, end, kind in spans]
+
+    return Document.from_sentences(doc_id, [(s, mentions(s)) for s in sentences], metadata={"source": "NERO"})
 
 
 def _flat_spans(votes: collections.Counter[tuple[int, int, str]], stats: NeroStats) -> list[tuple[int, int, str]]:
