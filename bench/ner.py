@@ -65,7 +65,6 @@ def run_one(name: str, lambda_dist: float, seed: int, args: argparse.Namespace, 
         index_dir=args.index_dir,
         kg_dictionary=not args.no_kg_dictionary,
         case_features=args.case_features,
-        weight_average_decay=args.weight_average_decay,
         whole_documents=args.whole_documents,
         seed=seed,
         max_train_docs=args.max_train_docs,
@@ -224,9 +223,6 @@ def main() -> None:
     parser.add_argument("--index-dir", help="entity index: distillation targets, linking, KG dictionary features")
     parser.add_argument("--no-kg-dictionary", action="store_true", help="train without KG dictionary features")
     parser.add_argument("--case-features", action="store_true", help="subword capitalization into the encoder input")
-    parser.add_argument(
-        "--weight-average-decay", type=float, help="score and keep an EMA of the weights with this decay (e.g. 0.999)"
-    )
     parser.add_argument(
         "--whole-documents",
         action="store_true",

@@ -14,7 +14,6 @@ can train on train + dev with the decisions a train-only run tuned (``decisions_
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import logging
@@ -34,7 +33,6 @@ from transformers import get_linear_schedule_with_warmup
 
 from kogner.corpora import read_corpus
 from kogner.documents import Document, Mention
-from kogner.ema import WeightAverage
 from kogner.errors import InputFormatError, KognerError
 from kogner.io import atomic_dir, atomic_path
 from kogner.model import KoGNER, PredictedMention
@@ -82,7 +80,6 @@ class TrainConfig:
     index_dir: str | None = None
     kg_dictionary: bool = True  # span features from the index's KG aliases (kogner.model.dictionary)
     case_features: bool = False  # subword capitalization into the encoder input (KoGNERConfig)
-    weight_average_decay: float | None = None  # dev scores and the saved model use an EMA of the weights (kogner.ema)
     # A model trained on the train splits: train on train + dev with its dev-tuned decisions,
     # no tuning, the last epoch kept (BioBERT's final models; bench/RESULTS.md, NER).
     decisions_from: str | None = None
@@ -417,12 +414,11 @@ def train(config: TrainConfig) -> Path:
         len(dictionary.masks) if dictionary else 0,
     )
     optimizer = make_optimizer(model, config)
-    average = WeightAverage(model, config.weight_average_decay) if config.weight_average_decay else None
     steps_per_epoch = math.ceil(math.ceil(len(chunks) / config.batch_size) / config.grad_accumulation)
     total_steps = max(1, steps_per_epoch * config.epochs)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
     state = {"epoch": 0, "best_f1": -1.0, "bad_epochs": 0}
-    state = resume(out, model, optimizer, scheduler, state, average)
+    state = resume(out, model, optimizer, scheduler, state)
     rng = random.Random(config.seed)
     for _ in range(state["epoch"]):  # the same batch order as an uninterrupted run
         length_batches(chunks, config.batch_size, rng)
@@ -432,18 +428,16 @@ def train(config: TrainConfig) -> Path:
             log.info("early stop: dev F1 did not improve for %d epochs", config.patience)
             break
         started = time.perf_counter()
-        losses = run_epoch(model, chunks, allowed, teacher, optimizer, scheduler, config, rng, epoch, average)
+        losses = run_epoch(model, chunks, allowed, teacher, optimizer, scheduler, config, rng, epoch)
         train_seconds = time.perf_counter() - started
         record = {"epoch": epoch + 1, **losses, "train_seconds": round(train_seconds, 1)}
-        with average.applied(model) if average else contextlib.nullcontext():
-            improved = tune_on_dev(model, tuned, config.eval_batch_size, record, state["best_f1"]) if tuned else True
-            if improved:
-                model.save_pretrained(out / "model")
+        improved = tune_on_dev(model, tuned, config.eval_batch_size, record, state["best_f1"]) if tuned else True
         append_jsonl(metrics_path, record)
         state.update(epoch=epoch + 1, bad_epochs=0 if improved else state["bad_epochs"] + 1)
         if improved:
             state["best_f1"] = record.get("dev_f1", state["best_f1"])
-        save_checkpoint(out, model, optimizer, scheduler, state, average)
+            model.save_pretrained(out / "model")
+        save_checkpoint(out, model, optimizer, scheduler, state)
         plot_curves(metrics_path, out / "training_curves.png")
         log.info("epoch %d: %s", epoch + 1, json.dumps(record))
     return out / "model"
@@ -506,10 +500,8 @@ def run_epoch(
     config: TrainConfig,
     rng: random.Random,
     epoch: int,
-    average: WeightAverage | None = None,
 ) -> dict[str, float]:
-    """One pass over the training chunks (``average`` follows each optimizer step); returns the
-    mean losses."""
+    """One pass over the training chunks; returns the mean losses."""
     model.train()
     totals = {"loss": 0.0, "loss_lang": 0.0, "loss_dist": 0.0}
     batches = length_batches(chunks, config.batch_size, rng)
@@ -526,8 +518,6 @@ def run_epoch(
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
-            if average is not None:
-                average.update(model)
         for key, value in zip(totals, (float(loss.detach()), lang, dist), strict=True):
             totals[key] += value
         progress.set_postfix(loss=f"{totals['loss'] / step:.4f}")
@@ -703,11 +693,8 @@ def canonical_gold_ids(index: Any, documents: Sequence[Document], prefixes: dict
 
 
 # ---- checkpoints, metrics, curves ------------------------------------------------------------
-def save_checkpoint(
-    out: Path, model: KoGNER, optimizer: Any, scheduler: Any, state: dict[str, Any], average: WeightAverage | None
-) -> None:
-    """out/checkpoint: the model, optimizer, scheduler, weight average, RNG states and loop state
-    (replaced atomically)."""
+def save_checkpoint(out: Path, model: KoGNER, optimizer: Any, scheduler: Any, state: dict[str, Any]) -> None:
+    """out/checkpoint: the model, optimizer, scheduler, RNG states and loop state (replaced atomically)."""
     with atomic_dir(out / "checkpoint") as tmp:
         model.save_pretrained(tmp / "model")
         torch.save(
@@ -715,16 +702,13 @@ def save_checkpoint(
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "state": state,
-                "average": average.state_dict() if average else None,
                 "torch_rng": torch.get_rng_state(),
             },
             tmp / "training_state.pt",
         )
 
 
-def resume(
-    out: Path, model: KoGNER, optimizer: Any, scheduler: Any, state: dict[str, Any], average: WeightAverage | None
-) -> dict[str, Any]:
+def resume(out: Path, model: KoGNER, optimizer: Any, scheduler: Any, state: dict[str, Any]) -> dict[str, Any]:
     """Restore out/checkpoint if there is one; returns the loop state to continue from."""
     checkpoint = out / "checkpoint"
     if not (checkpoint / "training_state.pt").is_file():
@@ -737,10 +721,6 @@ def resume(
     saved = torch.load(checkpoint / "training_state.pt", weights_only=False)
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
-    if (average is None) != (saved.get("average") is None):
-        raise KognerError(f"{checkpoint}: weight_average_decay differs from the interrupted run's; resume unchanged")
-    if average is not None:
-        average.load_state_dict(saved["average"])
     torch.set_rng_state(saved["torch_rng"])
     log.info("resuming after epoch %d (best dev F1 %.4f)", saved["state"]["epoch"], saved["state"]["best_f1"])
     return saved["state"]

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
 
 from kogner.abbreviations import find_abbreviations
 from kogner.datasets import load_dataset
@@ -34,22 +33,6 @@ from kogner.training import (
 )
 
 NCBI_TYPES = dict.fromkeys(["SpecificDisease", "DiseaseClass", "Modifier", "CompositeMention"], "Disease")
-
-
-def tiny_ncbi_training(data_dir, train_docs: int = 1) -> dict:
-    """TrainConfig settings for a seconds-long run on NCBI-disease documents."""
-    return dict(
-        datasets=["ncbi-disease"],
-        type_map=NCBI_TYPES,
-        data_dir=str(data_dir),
-        max_train_docs=train_docs,
-        max_dev_docs=1,
-        epochs=1,
-        batch_size=8,
-        max_words=24,
-        max_subwords=64,
-        max_span_width=6,
-    )
 
 
 def test_train_config_from_toml_rejects_unknown_keys(tmp_path) -> None:
@@ -250,7 +233,18 @@ def test_an_extra_dataset_adds_only_unseen_documents_and_the_trained_types(data_
 
 
 def test_training_on_dev_keeps_the_decisions_of_the_train_only_run(tmp_path, data_dir) -> None:
-    common = tiny_ncbi_training(data_dir)
+    common = dict(
+        datasets=["ncbi-disease"],
+        type_map=NCBI_TYPES,
+        data_dir=str(data_dir),
+        max_train_docs=1,
+        max_dev_docs=1,
+        epochs=1,
+        batch_size=8,
+        max_words=24,
+        max_subwords=64,
+        max_span_width=6,
+    )
     tuned_dir = train(TrainConfig(output_dir=str(tmp_path / "tuned"), **common))
     tuned = json.loads((tuned_dir / "config.json").read_text())
     tuned.update(threshold=0.35, abbreviation_consistency=not tuned["abbreviation_consistency"])
@@ -266,18 +260,3 @@ def test_training_on_dev_keeps_the_decisions_of_the_train_only_run(tmp_path, dat
     assert "dev_f1" not in record and record["loss"] > 0
     with pytest.raises(KognerError, match="no saved model"):
         train(TrainConfig(output_dir=str(tmp_path / "bad"), decisions_from=str(tmp_path), **common))
-
-
-def test_training_keeps_the_averaged_weights_and_resumes_only_with_the_same_setting(tmp_path, data_dir) -> None:
-    common = tiny_ncbi_training(data_dir, train_docs=2)
-    out = tmp_path / "run"
-    model_dir = train(TrainConfig(output_dir=str(out), weight_average_decay=0.99, **common))
-    kept = load_file(model_dir / "model.safetensors")
-    live = load_file(out / "checkpoint" / "model" / "model.safetensors")
-    averaged = torch.load(out / "checkpoint" / "training_state.pt", weights_only=False)["average"]["average"]
-    assert averaged, "no trainable weights were averaged"
-    for name, tensor in averaged.items():
-        assert torch.equal(kept[name], tensor), name
-    assert any(not torch.equal(live[name], tensor) for name, tensor in averaged.items())
-    with pytest.raises(KognerError, match="weight_average_decay"):
-        train(TrainConfig(output_dir=str(out), **{**common, "epochs": 2}))
