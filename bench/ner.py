@@ -3,7 +3,6 @@
     python bench/ner.py --out bench/results/ner [--datasets ncbi-disease,...] [--lambdas 0,0.5]
         [--seeds 13,14,15] [--epochs 10] [--batch-size 16] [--encoder-lr 1e-4] [--train-word-embeddings]
         [--max-train-docs N] [--test-limit N] [--index-dir DIR] [--extra-datasets biored] [--fit-dev]
-        [--soft-targets-from OUT1,OUT2,... [--soft-target-weight 0.5]]
     python bench/ner.py --out bench/results/ner --summary   # the markdown table of what ran, and OUT/grid.png
     python bench/ner.py --out bench/results/ner --datasets bc5cdr-chem --rescore  # score finished runs again
 
@@ -22,7 +21,6 @@ import argparse
 import itertools
 import json
 import logging
-import re
 import statistics
 from pathlib import Path
 
@@ -60,8 +58,6 @@ def run_one(name: str, lambda_dist: float, seed: int, args: argparse.Namespace, 
         type_map={**type_map, **{k: v for extra in args.extra_datasets for k, v in EXTRA_TYPES[extra].items()}},
         epochs=best_epoch(tuned_dir) if fit_dev else args.epochs,
         decisions_from=str(tuned_dir / "model") if fit_dev else None,
-        soft_targets_from=soft_target_models(args.soft_targets_from, run_dir.name.replace(f"seed{seed}", "seed*")),
-        soft_target_weight=args.soft_target_weight,
         batch_size=args.batch_size,
         encoder_lr=args.encoder_lr,
         freeze_word_embeddings=not args.train_word_embeddings,
@@ -87,21 +83,6 @@ def run_one(name: str, lambda_dist: float, seed: int, args: argparse.Namespace, 
         **test_scores(name, run_dir / "model", args),
         "settings": {k: v for k, v in vars(args).items() if k not in ("summary", "rescore")},
     }
-
-
-def soft_target_models(outs: list[str], stem: str) -> list[str]:
-    """The models of the runs named ``stem`` ("seed*" for any seed) in the benchmark outputs
-    ``outs``: the ensemble whose span scores a ``--soft-targets-from`` run learns from."""
-    pattern = re.compile(re.escape(stem).replace(r"\*", r"\d+") + "$")
-    found = [
-        str(run / "model")
-        for out in outs
-        for run in sorted((Path(out) / "runs").glob(stem))
-        if pattern.match(run.name) and (run / "model").is_dir()
-    ]
-    if outs and not found:
-        raise SystemExit(f"--soft-targets-from: no finished run {stem} in {outs}")
-    return found
 
 
 def best_epoch(run_dir: Path) -> int:
@@ -262,13 +243,6 @@ def main() -> None:
         action="store_true",
         help=f"after each run, train again on train + dev with its epochs and decisions (runs *{FIT_DEV})",
     )
-    parser.add_argument(
-        "--soft-targets-from",
-        type=lambda value: value.split(","),
-        default=[],
-        help="benchmark outputs whose runs of the same dataset, lambda and stage (any seed) give soft targets",
-    )
-    parser.add_argument("--soft-target-weight", type=float, default=TrainConfig.soft_target_weight)
     parser.add_argument("--summary", action="store_true", help="only print the table of finished runs")
     parser.add_argument("--rescore", action="store_true", help="score the finished runs' models on test again")
     args = parser.parse_args()

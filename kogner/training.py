@@ -10,8 +10,6 @@ entity index also the link strategy and the minimum link score, logs
 metrics (JSON Lines + a PNG of the curves), writes a resumable checkpoint, keeps the best
 model by dev F1 and stops early. Extra datasets add training documents only; a final model
 can train on train + dev with the decisions a train-only run tuned (``decisions_from``).
-With ``soft_targets_from``, L_lang's targets mix the gold labels with the mean span scores of
-trained models (an ensemble distilled into one student, ``attach_soft_targets``).
 """
 
 from __future__ import annotations
@@ -42,7 +40,7 @@ from kogner.model.decoding import harmonize_abbreviations
 from kogner.model.dictionary import KGDictionary
 from kogner.model.linking import unlink_below
 from kogner.model.modeling import distillation_loss, span_type_loss
-from kogner.model.spans import Chunk, SpanBatch, enumerate_spans, make_chunks, training_ranges
+from kogner.model.spans import Chunk, SpanBatch, make_chunks, training_ranges
 
 log = logging.getLogger(__name__)
 THRESHOLDS = [round(0.05 * i, 2) for i in range(1, 20)]
@@ -85,10 +83,6 @@ class TrainConfig:
     # A model trained on the train splits: train on train + dev with its dev-tuned decisions,
     # no tuning, the last epoch kept (BioBERT's final models; bench/RESULTS.md, NER).
     decisions_from: str | None = None
-    # Trained models (same encoder and span width) whose mean span scores are soft targets:
-    # L_lang's target is (1 - w)·gold + w·their mean probability, w = soft_target_weight.
-    soft_targets_from: list[str] = field(default_factory=list)
-    soft_target_weight: float = 0.5
     seed: int = 13
     patience: int = 3
     max_train_docs: int | None = None
@@ -327,10 +321,8 @@ def batch_loss(
     allowed: torch.Tensor,
     teacher: torch.Tensor | None,
     lambda_dist: float,
-    soft_target_weight: float = 0.0,
 ) -> tuple[torch.Tensor, float, float]:
-    """(L, L_lang, L_dist) of one batch; ``allowed[b]`` masks the types of chunk b's corpus.
-    A chunk with ``soft`` scores has L_lang targets (1 - w)·gold + w·soft, w = ``soft_target_weight``."""
+    """(L, L_lang, L_dist) of one batch; ``allowed[b]`` masks the types of chunk b's corpus."""
     span_vectors = model.span_vectors(batch)
     logits = model.scores(span_vectors, model.type_vectors(model.types))
     labels = torch.zeros_like(logits)
@@ -339,9 +331,6 @@ def batch_loss(
         position = {span: s for s, span in enumerate(batch.spans[b])}
         for span, type_ids in chunk.gold.items():
             labels[b, position[span], type_ids] = 1.0
-        if chunk.soft is not None and soft_target_weight > 0:
-            soft = torch.from_numpy(chunk.soft).to(labels.device)
-            labels[b, : len(soft)] = (1 - soft_target_weight) * labels[b, : len(soft)] + soft_target_weight * soft
         for span, row in chunk.targets.items():
             student_rows.append((b, position[span]))
             teacher_rows.append(row)
@@ -354,50 +343,6 @@ def batch_loss(
     else:
         dist = lang.new_zeros(())
     return lang + lambda_dist * dist, float(lang.detach()), float(dist.detach())
-
-
-@torch.no_grad()
-def attach_soft_targets(student: KoGNER, chunks: Sequence[Chunk], model_dirs: Sequence[str], batch_size: int) -> None:
-    """Set each chunk's ``soft``: the mean probability that the models in ``model_dirs`` give
-    each of its enumerated spans for each of ``student``'s types (in eval mode, no linking).
-    They must read the student's subwords (same vocabulary) and spans (same maximum width)."""
-    means: list[np.ndarray | None] = [None] * len(chunks)
-    order = sorted(range(len(chunks)), key=lambda i: len(chunks[i].input_ids))
-    for k, model_dir in enumerate(model_dirs, start=1):
-        model = KoGNER.from_pretrained(model_dir, device=str(student.device), load_index=False)
-        missing = sorted(set(student.types) - set(model.types))
-        if missing or model.config.max_span_width != student.config.max_span_width:
-            raise KognerError(
-                f"{model_dir}: soft targets need the student's types and span width "
-                f"(types missing: {missing}; span width {model.config.max_span_width}, "
-                f"the student's {student.config.max_span_width})"
-            )
-        if model.tokenizer.get_vocab() != student.tokenizer.get_vocab():
-            raise KognerError(f"{model_dir}: soft targets need the student's tokenizer (its vocabulary differs)")
-        type_vectors = model.type_vectors(student.types)
-        for start in tqdm(range(0, len(order), batch_size), desc=f"soft targets {k}/{len(model_dirs)}", leave=False):
-            positions = order[start : start + batch_size]
-            batch = model.collate([chunks[i] for i in positions])
-            probabilities = torch.sigmoid(model.hidden_scores(model.span_hidden(batch), type_vectors)).cpu().numpy()
-            for b, i in enumerate(positions):
-                scores = probabilities[b, : len(batch.spans[b])] / len(model_dirs)
-                means[i] = scores if means[i] is None else means[i] + scores
-    gold_hits = non_gold_hits = n_gold = 0
-    for chunk, mean in zip(chunks, means, strict=True):
-        chunk.soft = mean
-        gold = np.zeros(mean.shape, dtype=bool)
-        for span, type_ids in chunk.gold.items():
-            gold[enumerate_spans(len(chunk.words), student.config.max_span_width).index(span), type_ids] = True
-        n_gold += int(gold.sum())
-        gold_hits += int((mean[gold] >= 0.5).sum())
-        non_gold_hits += int((mean[~gold] >= 0.5).sum())
-    log.info(
-        "soft targets from %d models: %d of %d gold (span, type) pairs score >= 0.5, and %d others",
-        len(model_dirs),
-        gold_hits,
-        n_gold,
-        non_gold_hits,
-    )
 
 
 def seed_everything(seed: int, device: torch.device) -> None:
@@ -456,8 +401,6 @@ def train(config: TrainConfig) -> Path:
         for c in build_chunks(model, corpus, index if config.lambda_dist > 0 else None, teacher_list)
     ]
     teacher = torch.tensor(np.stack(teacher_list), device=device) if teacher_list else None
-    if config.soft_targets_from:
-        attach_soft_targets(model, chunks, config.soft_targets_from, config.eval_batch_size)
     allowed = {
         corpus.name: torch.tensor([t in corpus.types for t in types], device=device, dtype=torch.bool)
         for corpus in corpora
@@ -568,9 +511,7 @@ def run_epoch(
         batch_chunks = [chunks[i] for i in positions]
         batch = model.collate(batch_chunks)
         batch_allowed = torch.stack([allowed[c.group] for c in batch_chunks])
-        loss, lang, dist = batch_loss(
-            model, batch_chunks, batch, batch_allowed, teacher, config.lambda_dist, config.soft_target_weight
-        )
+        loss, lang, dist = batch_loss(model, batch_chunks, batch, batch_allowed, teacher, config.lambda_dist)
         (loss / config.grad_accumulation).backward()
         if step % config.grad_accumulation == 0 or step == len(batches):
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)

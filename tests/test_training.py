@@ -14,14 +14,12 @@ from kogner.errors import InputFormatError, KognerError
 from kogner.evaluation import score_documents
 from kogner.index import EntityIndex
 from kogner.model import KoGNER, PredictedMention
-from kogner.model.modeling import span_type_loss
 from kogner.model.spans import LOWER, NO_CASE, TITLE
 from kogner.text import word_spans
 from kogner.training import (
     LINK_THRESHOLDS,
     Corpus,
     TrainConfig,
-    attach_soft_targets,
     batch_loss,
     build_chunks,
     choose_link_strategy,
@@ -80,57 +78,6 @@ def test_a_few_steps_reduce_the_loss_on_real_sentences(data_dir) -> None:
         optimizer.zero_grad()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
-
-
-def test_soft_targets_are_the_mean_span_scores_of_the_named_models(tmp_path, data_dir) -> None:
-    docs = map_types(load_dataset("ncbi-disease", "train", data_dir)[:1], NCBI_TYPES)
-    sizes = dict(max_subwords=64, window_words=24)
-    student = KoGNER.from_encoder(None, ["Disease"], max_span_width=6, **sizes)
-    chunks = build_chunks(student, Corpus("ncbi", docs, [], ["Disease"]))[:5]
-    teachers = []
-    for seed in (1, 2):  # differently initialized heads: two different scorers
-        torch.manual_seed(seed)
-        teachers.append(KoGNER.from_encoder(None, ["Chemical", "Disease"], max_span_width=6, **sizes).eval())
-        teachers[-1].save_pretrained(tmp_path / f"teacher{seed}")
-    attach_soft_targets(student, chunks, [str(tmp_path / "teacher1"), str(tmp_path / "teacher2")], batch_size=2)
-    with torch.no_grad():
-        batch = student.collate(chunks)
-        each = [torch.sigmoid(t.scores(t.span_vectors(batch), t.type_vectors(["Disease"]))) for t in teachers]
-    assert float((each[0] - each[1]).abs().max()) > 0.05
-    for b, chunk in enumerate(chunks):  # batched by length there: other padding, float-level differences
-        n = len(batch.spans[b])
-        assert chunk.soft.shape == (n, 1)
-        np.testing.assert_allclose(chunk.soft, ((each[0] + each[1]) / 2)[b, :n].numpy(), atol=5e-4)
-    narrower = KoGNER.from_encoder(None, ["Disease"], max_span_width=4, **sizes)
-    narrower.save_pretrained(tmp_path / "narrower")
-    with pytest.raises(KognerError, match="narrower: soft targets need the student's types and span width"):
-        attach_soft_targets(student, chunks, [str(tmp_path / "narrower")], batch_size=2)
-
-
-def test_soft_targets_mix_into_the_span_type_labels(data_dir) -> None:
-    torch.manual_seed(0)
-    docs = map_types(load_dataset("ncbi-disease", "train", data_dir)[:1], NCBI_TYPES)
-    model = KoGNER.from_encoder(None, ["Disease"], max_span_width=8, max_subwords=64, window_words=24).eval()
-    labelled = [c for c in build_chunks(model, Corpus("ncbi", docs, [], ["Disease"])) if c.gold][:2]
-    batch = model.collate(labelled)
-    allowed = torch.ones(len(labelled), 1, dtype=torch.bool)
-    plain, _, _ = batch_loss(model, labelled, batch, allowed, None, 0.0)
-    for b, chunk in enumerate(labelled):  # soft targets that agree with gold change nothing
-        chunk.soft = np.array([[float(span in chunk.gold)] for span in batch.spans[b]], dtype=np.float32)
-    agreeing, _, _ = batch_loss(model, labelled, batch, allowed, None, 0.0, soft_target_weight=0.5)
-    assert torch.allclose(agreeing, plain)
-    for b, chunk in enumerate(labelled):
-        chunk.soft = np.full((len(batch.spans[b]), 1), 0.5, dtype=np.float32)
-    halfway, _, _ = batch_loss(model, labelled, batch, allowed, None, 0.0, soft_target_weight=0.5)
-    with torch.no_grad():
-        logits = model.scores(model.span_vectors(batch), model.type_vectors(model.types))
-    gold = torch.zeros_like(logits)
-    for b, chunk in enumerate(labelled):
-        for span in chunk.gold:
-            gold[b, batch.spans[b].index(span), 0] = 1.0
-    mask = batch.span_mask.unsqueeze(-1) & allowed.unsqueeze(1)
-    expected = span_type_loss(logits, 0.5 * gold + 0.25, mask, model.config.pos_weight)
-    assert torch.allclose(halfway, expected, atol=1e-6) and not torch.allclose(halfway, plain)
 
 
 @pytest.mark.parametrize("freeze", [True, False])

@@ -36,8 +36,6 @@ class Chunk:
     ``gold`` maps a word span (first word, last word) to its label index (training only);
     ``targets`` maps a gold word span to the row of its teacher vector (distillation only).
     ``case_ids`` holds each subword's ``case_class`` (an uncased tokenizer drops it).
-    ``soft`` holds trained models' mean probabilities per (enumerated span, type), the soft
-    targets of L_lang (training with ``soft_targets_from`` only).
     """
 
     source: int
@@ -49,7 +47,6 @@ class Chunk:
     case_ids: list[int]
     gold: dict[tuple[int, int], list[int]] = field(default_factory=dict)
     targets: dict[tuple[int, int], int] = field(default_factory=dict)
-    soft: np.ndarray | None = None
     group: str = ""
 
     @property
