@@ -2,7 +2,7 @@
 
     python bench/ner.py --out bench/results/ner [--datasets ncbi-disease,...] [--lambdas 0,0.5]
         [--seeds 13,14,15] [--epochs 10] [--batch-size 16] [--encoder-lr 1e-4] [--train-word-embeddings]
-        [--max-train-docs N] [--test-limit N] [--index-dir DIR] [--extra-datasets biored] [--fit-dev]
+        [--max-train-docs N] [--test-limit N] [--index-dir DIR] [--extra-datasets biored] [--fit-dev] [--pos-weight 5]
     python bench/ner.py --out bench/results/ner --summary   # the markdown table of what ran, and OUT/grid.png
     python bench/ner.py --out bench/results/ner --datasets bc5cdr-chem --rescore  # score finished runs again
 
@@ -60,6 +60,7 @@ def run_one(name: str, lambda_dist: float, seed: int, args: argparse.Namespace, 
         decisions_from=str(tuned_dir / "model") if fit_dev else None,
         batch_size=args.batch_size,
         encoder_lr=args.encoder_lr,
+        pos_weight=args.pos_weight,
         freeze_word_embeddings=not args.train_word_embeddings,
         lambda_dist=lambda_dist,
         index_dir=args.index_dir,
@@ -216,6 +217,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="training chunks per step")
     parser.add_argument("--encoder-lr", type=float, default=TrainConfig.encoder_lr, help="encoder peak lr")
+    parser.add_argument(
+        "--pos-weight", type=float, default=TrainConfig.pos_weight, help="L_lang's weight on gold (span, type) pairs"
+    )
     parser.add_argument(
         "--train-word-embeddings", action="store_true", help="fine-tune the encoder's word embeddings too"
     )
