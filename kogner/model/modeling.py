@@ -53,7 +53,8 @@ def span_type_loss(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tenso
 
     All non-gold spans are negatives. Class imbalance (hundreds of negative spans per
     gold span) is handled with ``pos_weight`` on the positive term, and the loss is the
-    mean over valid pairs; the decision threshold is then tuned on the dev split."""
+    mean over valid pairs; the decision threshold is then tuned on the dev split (which
+    absorbs most of the weight: plain BCE ties on BC5CDR-chem, bench/RESULTS.md)."""
     weight = torch.tensor(pos_weight, device=logits.device, dtype=logits.dtype)
     losses = F.binary_cross_entropy_with_logits(logits, labels, pos_weight=weight, reduction="none")
     mask = mask.to(losses.dtype)
