@@ -2,7 +2,8 @@
 
     python bench/ner.py --out bench/results/ner [--datasets ncbi-disease,...] [--lambdas 0,0.5]
         [--seeds 13,14,15] [--epochs 10] [--batch-size 16] [--encoder-lr 1e-4] [--train-word-embeddings]
-        [--max-train-docs N] [--test-limit N] [--index-dir DIR] [--extra-datasets biored] [--fit-dev] [--pos-weight 5]
+        [--max-train-docs N] [--test-limit N] [--index-dir DIR] [--extra-datasets biored,FILE]
+        [--fit-dev] [--pos-weight 5]
     python bench/ner.py --out bench/results/ner --summary   # the markdown table of what ran, and OUT/grid.png
     python bench/ner.py --out bench/results/ner --datasets bc5cdr-chem --rescore  # score finished runs again
 
@@ -55,7 +56,7 @@ def run_one(name: str, lambda_dist: float, seed: int, args: argparse.Namespace, 
         encoder=args.encoder,
         datasets=datasets,
         extra_datasets=args.extra_datasets,
-        type_map={**type_map, **{k: v for extra in args.extra_datasets for k, v in EXTRA_TYPES[extra].items()}},
+        type_map={**type_map, **{k: v for extra in args.extra_datasets for k, v in EXTRA_TYPES.get(extra, {}).items()}},
         epochs=best_epoch(tuned_dir) if fit_dev else args.epochs,
         decisions_from=str(tuned_dir / "model") if fit_dev else None,
         batch_size=args.batch_size,
@@ -236,7 +237,8 @@ def main() -> None:
         "--extra-datasets",
         type=lambda value: value.split(","),
         default=[],
-        help=f"more training data only, their types mapped onto the grid's ({', '.join(EXTRA_TYPES)})",
+        help=f"more training data only: registry datasets, types mapped onto the grid's ({', '.join(EXTRA_TYPES)}), "
+        "or document files whose types are the grid's (e.g. abstracts labelled by other models)",
     )
     parser.add_argument("--data-dir")
     parser.add_argument("--max-train-docs", type=int)

@@ -54,7 +54,7 @@ class TrainConfig:
     output_dir: str
     encoder: str | None = None
     datasets: list[str] = field(default_factory=list)
-    extra_datasets: list[str] = field(default_factory=list)  # more training data only (load_corpora)
+    extra_datasets: list[str] = field(default_factory=list)  # registry names or document files: more training data only
     train_files: list[str] = field(default_factory=list)
     dev_files: list[str] = field(default_factory=list)
     file_format: str | None = None
@@ -164,20 +164,35 @@ def load_corpora(config: TrainConfig) -> list[Corpus]:
 
 
 def extra_corpus(name: str, corpora: Sequence[Corpus], config: TrainConfig) -> Corpus:
-    """Registry dataset ``name`` (its train and dev splits) as more training data for
-    ``corpora``: only its mentions of their types (after ``config.type_map``; spans of its
-    other types become negatives), none of its documents that ``corpora`` or their source
-    datasets hold in any split (so no test abstract is trained on), and no dev split, so
-    that tuning and early stopping stay on ``corpora``'s own dev splits."""
-    from kogner.datasets import get_dataset, load_dataset
+    """Registry dataset ``name`` (its train and dev splits), or the document file ``name``
+    (any readable format: e.g. abstracts another model labelled, silver data), as more
+    training data for ``corpora``: only its mentions of their types (after
+    ``config.type_map``; spans of its other types become negatives), none of its documents
+    that ``corpora`` or their source datasets hold in any split (so no test abstract is
+    trained on), and no dev split, so that tuning and early stopping stay on ``corpora``'s
+    own dev splits."""
+    from kogner.datasets import DATASETS, get_dataset, load_dataset
 
-    dataset = get_dataset(name)
+    if name in DATASETS:
+        dataset = get_dataset(name)
+        documents = [
+            doc
+            for split in ("train", "dev")
+            if split in dataset.splits
+            for doc in load_dataset(name, split, config.data_dir)
+        ]
+        their_types, prefixes = dataset.types, dataset.id_prefixes
+    elif Path(name).is_file():
+        documents = list(read_corpus(name))
+        their_types, prefixes = sorted({m.type for doc in documents for m in doc.mentions}), {}
+    else:
+        raise ValueError(f"extra dataset {name!r} is neither a registry dataset ({sorted(DATASETS)}) nor a file")
     wanted = {t for corpus in corpora for t in corpus.types}
-    types = sorted(wanted & {config.type_map.get(t, t) for t in dataset.types})
+    types = sorted(wanted & {config.type_map.get(t, t) for t in their_types})
     if not types:
         raise ValueError(
             f"extra dataset {name!r} has none of the trained types {sorted(wanted)} "
-            f"(its types {dataset.types}; map them with type_map)"
+            f"(its types {their_types}; map them with type_map)"
         )
     taken = {doc.id for corpus in corpora for doc in corpus.train + corpus.dev}
     for main in config.datasets:
@@ -185,12 +200,6 @@ def extra_corpus(name: str, corpora: Sequence[Corpus], config: TrainConfig) -> C
         taken |= {
             doc.id for split in get_dataset(source).splits for doc in load_dataset(source, split, config.data_dir)
         }
-    documents = [
-        doc
-        for split in ("train", "dev")
-        if split in dataset.splits
-        for doc in load_dataset(name, split, config.data_dir)
-    ]
     kept = [doc for doc in map_types(documents, config.type_map) if doc.id not in taken]
     for doc in kept:
         doc.mentions = [m for m in doc.mentions if m.type in types]
@@ -202,8 +211,7 @@ def extra_corpus(name: str, corpora: Sequence[Corpus], config: TrainConfig) -> C
         len(documents) - len(kept),
         types,
     )
-    prefixes = {config.type_map.get(t, t): p for t, p in dataset.id_prefixes.items()}
-    return Corpus(name, kept, [], types, prefixes)
+    return Corpus(name, kept, [], types, {config.type_map.get(t, t): p for t, p in prefixes.items()})
 
 
 def _corpus(

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
 from kogner.abbreviations import find_abbreviations
+from kogner.corpora import write_corpus
 from kogner.datasets import load_dataset
+from kogner.documents import Mention
 from kogner.errors import InputFormatError, KognerError
 from kogner.evaluation import score_documents
 from kogner.index import EntityIndex
@@ -229,6 +232,28 @@ def test_an_extra_dataset_adds_only_unseen_documents_and_the_trained_types(data_
     assert any(m.text == "cisplatin" for doc in extra.train for m in doc.mentions)
     config.type_map = {}  # BioRED's types are none of BC5CDR-chem's until mapped
     with pytest.raises(ValueError, match="none of the trained types"):
+        load_corpora(config)
+
+
+def test_an_extra_document_file_adds_silver_data_without_any_bc5cdr_document(tmp_path, data_dir) -> None:
+    """Abstracts another model labelled, as a PubTator file: trained on, minus BC5CDR's own."""
+    ncbi = load_dataset("ncbi-disease", "test", data_dir)[:3]
+    test_abstract = load_dataset("bc5cdr", "test", data_dir)[0]
+    silver = [replace(doc, mentions=[replace(m, type="Chemical") for m in doc.mentions]) for doc in ncbi]
+    silver[0].mentions.append(Mention(0, 1, silver[0].text[:1], "Gene"))  # a type the model does not learn
+    write_corpus([*silver, test_abstract], tmp_path / "silver.txt", "pubtator")
+    config = TrainConfig(
+        output_dir="unused",
+        datasets=["bc5cdr-chem"],
+        extra_datasets=[str(tmp_path / "silver.txt")],
+        data_dir=str(data_dir),
+    )
+    main, extra = load_corpora(config)
+    assert extra.name == str(tmp_path / "silver.txt") and extra.dev == [] and extra.types == ["Chemical"]
+    assert [doc.id for doc in extra.train] == [doc.id for doc in ncbi]  # the BC5CDR test abstract is left out
+    assert [len(doc.mentions) for doc in extra.train] == [len(doc.mentions) for doc in ncbi]
+    config.extra_datasets = [str(tmp_path / "missing.txt")]
+    with pytest.raises(ValueError, match="neither a registry dataset.*nor a file"):
         load_corpora(config)
 
 
