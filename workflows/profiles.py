@@ -3,7 +3,8 @@
 Sections, each read by the task of the same stage (its content is that task's key):
 
 * ``[kg]`` ``config``: the KG ingestion config (``configs/kg/*.toml``).
-* ``[teacher]``: :class:`kogner.teacher.TeacherSettings` fields. ``[index]``: ``kind``, ``alias_kind``.
+* ``[teacher]``: :class:`kogner.teacher.TeacherSettings` fields.
+* ``[index]``: ``kind``, ``alias_kind``, ``alias_encoder`` (``kogner.index.build_index``).
 * ``[nero]``: ``types``, ``shard_docs``, ``max_docs`` (per split) of the NERO corpus, when
   the profile uses it (``nero:<split>`` in the sections below).
 * ``[ner]``: :class:`kogner.training.TrainConfig` fields; ``train``/``dev`` name the data:

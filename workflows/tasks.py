@@ -95,6 +95,8 @@ class TrainTeacher(Stage):
 class BuildEntityIndex(Stage):
     """The faiss entity index over the teacher vectors (kogner.index)."""
 
+    code_version = 2  # 2: the static alias encoder by default
+
     def requires(self) -> dict[str, Stage]:
         return {"kg": self.clone(IngestKG), "teacher": self.clone(TrainTeacher)}
 
@@ -113,6 +115,7 @@ class BuildEntityIndex(Stage):
             out / "index",
             kind=settings.get("kind", "auto"),
             alias_kind=settings.get("alias_kind", "auto"),
+            alias_encoder=settings.get("alias_encoder", "static"),
         )
         return {"entities": len(EntityIndex.load(index_dir).entity_ids)}
 
