@@ -1,10 +1,11 @@
 """Entity-index benchmark: linking accuracy with gold mentions, faiss build time and throughput.
 
     nice -n 10 .venv/bin/python bench/index.py link TEACHER_DIR INDEX_DIR [--kg KG_DIR] [--split dev]
-        [--misses FILE] [--train-dictionary]
+        [--misses FILE] [--train-dictionary] [--alias-encoder static|contextual]
     nice -n 10 .venv/bin/python bench/index.py faiss --n 1000000 --dim 576
 
-``link`` builds the index (unless INDEX_DIR holds one already, which is then reused) and
+``link`` builds the index (unless INDEX_DIR holds one already, which is then reused; with
+``--alias-encoder``, default static) and
 scores ``lookup`` on the gold mentions of NCBI-disease test and BC5CDR test: a prediction is
 correct when a gold id is the predicted entity's id or one of its xrefs (``canonical_id``);
 acc@1 / acc@5 with the mention's document passed (abbreviations defined there expanded) and
@@ -35,7 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kogner.datasets import DATASETS, load_dataset, to_curie  # noqa: E402
-from kogner.index import EntityIndex, build_index, make_faiss_index  # noqa: E402
+from kogner.index import ALIAS_ENCODERS, EntityIndex, build_index, make_faiss_index  # noqa: E402
 from kogner.kg.normalize import normalize_alias  # noqa: E402
 from kogner.kg.schema import linkable_types  # noqa: E402
 
@@ -127,11 +128,12 @@ def bench_link(
     split: str = "test",
     misses: Path | None = None,
     train_dictionary: bool = False,
+    alias_encoder: str = "static",
 ) -> dict:
     result: dict = {}
     if not (index_dir / "index.json").is_file():
         started = time.monotonic()
-        build_index(teacher_dir, kg_dir, index_dir)
+        build_index(teacher_dir, kg_dir, index_dir, alias_encoder=alias_encoder)
         result["build_s"] = time.monotonic() - started
         result["build_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     index = EntityIndex.load(index_dir, device="cpu")
@@ -190,13 +192,22 @@ def main() -> None:
     link.add_argument("--split", default="test", choices=["test", "dev"], help="dev: for choosing settings")
     link.add_argument("--misses", type=Path, help="write the acc@1 misses here (JSON lines)")
     link.add_argument("--train-dictionary", action="store_true", help="also score with train+dev aliases added")
+    link.add_argument("--alias-encoder", default="static", choices=ALIAS_ENCODERS, help="for an index built here")
     speed = commands.add_parser("faiss")
     speed.add_argument("--n", type=int, default=1_000_000)
     speed.add_argument("--dim", type=int, default=576)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.command == "link":
-        result = bench_link(args.teacher_dir, args.index_dir, args.kg, args.split, args.misses, args.train_dictionary)
+        result = bench_link(
+            args.teacher_dir,
+            args.index_dir,
+            args.kg,
+            args.split,
+            args.misses,
+            args.train_dictionary,
+            args.alias_encoder,
+        )
     else:
         result = bench_faiss(args.n, args.dim)
     print(json.dumps(result, indent=2))
