@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from kogner.device import autocast, pick_device
+from kogner.errors import InputFormatError
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 log = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ class StaticTextEncoder:
         wanted = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32))
         order = np.random.default_rng(seed).permutation(len(texts))
         batch_size = max(1, min(batch_size, len(texts) // 100))
-        for epoch in range(epochs):
+        for epoch in range(epochs if len(texts) else 0):
             total = 0.0
             for start in range(0, len(order), batch_size):
                 rows = order[start : start + batch_size]
@@ -197,7 +198,10 @@ class StaticTextEncoder:
     @classmethod
     def load(cls, directory: str | Path, name: str, max_length: int) -> StaticTextEncoder:
         """The table saved in ``directory``, with the tokenizer of encoder ``name``."""
-        table = load_file(Path(directory) / cls.FILE_NAME)["table"]
+        path = Path(directory) / cls.FILE_NAME
+        if not path.is_file():
+            raise InputFormatError(path, None, "missing: the static alias encoder its directory's index.json names")
+        table = load_file(path)["table"]
         return cls(name, AutoTokenizer.from_pretrained(resolve_encoder(name)), table, max_length)
 
 

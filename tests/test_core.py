@@ -10,6 +10,7 @@ from transformers import AutoModel
 
 from kogner.documents import Document, Mention, Passage
 from kogner.encoder import StaticTextEncoder, TextEncoder, resolve_encoder
+from kogner.errors import InputFormatError
 from kogner.io import atomic_dir, atomic_path
 from kogner.kg.normalize import normalize_alias
 from kogner.text import sentence_spans, word_spans, word_windows
@@ -131,3 +132,5 @@ def test_static_encoder_distilled_on_real_mentions_approaches_the_contextual_one
     again = StaticTextEncoder.load(tmp_path, static.name, static.max_length)
     assert np.array_equal(again.encode(unseen), vectors)
     assert static.encode([]).shape == (0, 384) and static.encode(["   "]).shape == (1, 384)
+    with pytest.raises(InputFormatError, match=StaticTextEncoder.FILE_NAME):
+        StaticTextEncoder.load(tmp_path / "elsewhere", static.name, static.max_length)
