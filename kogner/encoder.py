@@ -142,17 +142,15 @@ class StaticTextEncoder:
         cls,
         encoder: TextEncoder,
         texts: Sequence[str],
-        targets: np.ndarray | None = None,
         epochs: int = 4,
         learning_rate: float = 0.01,
         batch_size: int = 1024,
         seed: int = 13,
     ) -> StaticTextEncoder:
-        """A table fitted to ``encoder`` on ``texts`` (``targets``: their vectors by ``encoder``,
-        computed here when not given), ``epochs`` passes over them in batches of at most
-        ``batch_size``, and of fewer texts for a small set (at least 100 steps a pass)."""
-        if targets is None:
-            targets = encoder.encode(texts, progress=True)
+        """A table fitted to ``encoder``'s vectors of ``texts``: ``epochs`` passes over them in
+        batches of at most ``batch_size``, and of fewer texts for a small set (at least 100 steps
+        a pass)."""
+        targets = encoder.encode(texts, progress=True)
         static = cls(encoder.name, encoder.tokenizer, _subwords_alone(encoder), encoder.max_length)
         # Only the rows of subwords the texts hold are fitted (the others never get a gradient, so
         # Adam leaves them as they are anyway): the same fit, at a fraction of the cost per step.
