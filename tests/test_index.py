@@ -42,10 +42,12 @@ def index(index_dir: Path) -> EntityIndex:
 
 @pytest.fixture(scope="module")
 def contextual_index(index_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> EntityIndex:
-    """The same index with the contextual alias encoder (MiniLM itself) instead of the static one."""
+    """The same index with the contextual alias encoder (MiniLM itself) instead of the static one,
+    built through the CLI (``kogner index build --alias-encoder contextual``)."""
     meta = json.loads((index_dir / "index.json").read_text())
     out = tmp_path_factory.mktemp("contextual") / "index"
-    return EntityIndex.load(build_index(meta["teacher_dir"], None, out, alias_encoder="contextual"))
+    assert main(["index", "build", meta["teacher_dir"], str(out), "--alias-encoder", "contextual"]) == 0
+    return EntityIndex.load(out)
 
 
 def test_search_round_trips_teacher_vectors(index_dir: Path, index: EntityIndex) -> None:
@@ -243,6 +245,13 @@ def test_the_static_alias_encoder_links_real_mentions_as_the_contextual_one_does
     static, contextual = correct(index), correct(contextual_index)
     assert contextual > 0.3 * len(texts)  # the task is not trivial or empty
     assert static >= contextual - 0.05 * len(texts)
+
+
+def test_an_unknown_alias_encoder_is_refused_before_any_work(index_dir: Path, tmp_path: Path) -> None:
+    meta = json.loads((index_dir / "index.json").read_text())
+    with pytest.raises(ValueError, match="static"):
+        build_index(meta["teacher_dir"], None, tmp_path / "index", alias_encoder="sapbert")
+    assert not (tmp_path / "index").exists()
 
 
 def test_typed_lookup_finds_the_nearest_alias_of_its_types_however_far(contextual_index: EntityIndex) -> None:
