@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch.nn import functional as F
 from tqdm.auto import tqdm
@@ -205,7 +206,10 @@ class StaticTextEncoder:
         path = Path(directory) / cls.FILE_NAME
         if not path.is_file():
             raise InputFormatError(path, None, "missing: the static alias encoder its directory's index.json names")
-        table = load_file(path)["table"]
+        try:
+            table = load_file(path)["table"]
+        except (SafetensorError, KeyError) as error:
+            raise InputFormatError(path, None, f"not a static alias encoder table: {error}") from error
         return cls(name, AutoTokenizer.from_pretrained(resolve_encoder(name)), table, max_length)
 
 

@@ -134,3 +134,7 @@ def test_static_encoder_distilled_on_real_mentions_approaches_the_contextual_one
     assert static.encode([]).shape == (0, 384) and static.encode(["   "]).shape == (1, 384)
     with pytest.raises(InputFormatError, match=StaticTextEncoder.FILE_NAME):
         StaticTextEncoder.load(tmp_path / "elsewhere", static.name, static.max_length)
+    table = tmp_path / StaticTextEncoder.FILE_NAME
+    table.write_bytes(table.read_bytes()[:100])  # cut short, as by an interrupted copy
+    with pytest.raises(InputFormatError, match="not a static alias encoder table"):
+        StaticTextEncoder.load(tmp_path, static.name, static.max_length)
