@@ -177,7 +177,7 @@ def main() -> None:
     model_dir = args.model
     if model_dir is None:
         model_dir = str(KoGNER.from_encoder(None, ["Chemical", "Disease", "Gene"]).save_pretrained(work / "model"))
-    model = KoGNER.from_pretrained(model_dir, device="cpu")
+    model = KoGNER.from_pretrained(model_dir, device="cpu", inference_only=True)  # as the job loads it
     shards, documents = shard_inputs(work / "inputs", data_dir(), args.min_docs)
     tiny = work / "tiny" / "one.jsonl"
     tiny.parent.mkdir()

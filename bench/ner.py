@@ -98,7 +98,7 @@ def test_scores(name: str, model_dir: Path, args: argparse.Namespace) -> dict:
     come from whole abstracts (BC5CDR-chem, -disease) also with each sentence read in its
     abstract (``load_dataset(whole_documents=True)``)."""
     datasets, type_map = GRID[name]
-    model = KoGNER.from_pretrained(model_dir, index_dir=args.index_dir)
+    model = KoGNER.from_pretrained(model_dir, index_dir=args.index_dir, inference_only=True)
     dataset = get_dataset(datasets[0])
     prefixes = {type_map.get(t, t): p for t, p in dataset.id_prefixes.items()}
     consistency = model.config.abbreviation_consistency

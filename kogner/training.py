@@ -666,7 +666,7 @@ def evaluate_model(
     from kogner.evaluation import score_documents
 
     if not isinstance(model, KoGNER):
-        model = KoGNER.from_pretrained(model)
+        model = KoGNER.from_pretrained(model, inference_only=True)
     gold = map_types(documents, type_map or {})
     types = list(types or sorted({m.type for doc in gold for m in doc.mentions} & set(model.types)) or model.types)
     has_ids = any(m.ids for doc in gold for m in doc.mentions)

@@ -53,7 +53,9 @@ def load_model(
     if torch_threads > 0:
         torch.set_num_threads(torch_threads)
     index = local_dir(index_dir) if index_dir and link else None
-    return KoGNER.from_pretrained(local_dir(model_dir), device=device, index_dir=index, load_index=link)
+    return KoGNER.from_pretrained(
+        local_dir(model_dir), device=device, index_dir=index, load_index=link, inference_only=True
+    )
 
 
 class KoGNERModelHandler(ModelHandler[TextWindow, PredictionResult, KoGNER]):

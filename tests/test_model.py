@@ -95,6 +95,25 @@ def test_save_load_round_trip_gives_identical_predictions(model, tmp_path, data_
         KoGNER.from_pretrained(tmp_path)
 
 
+def test_an_inference_only_load_predicts_identically_and_refuses_training(
+    model, tmp_path, data_dir, monkeypatch
+) -> None:
+    """Stored in bf16, the encoder's Linear weights are what bf16 autocast casts them to on every
+    batch: the predictions are the same to the last bit, and the model can no longer be trained."""
+    monkeypatch.setenv("KOGNER_CPU_PRECISION", "bf16")
+    texts = [d.text for d in load_dataset("bc5cdr", "dev", data_dir)[:2]]
+    path = model.save_pretrained(tmp_path / "m")
+    compact = KoGNER.from_pretrained(path, inference_only=True)
+    linears = [m for m in compact.encoder.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) >= 36 and all(m.weight.dtype == torch.bfloat16 for m in linears)  # 6 layers x 6
+    expected = KoGNER.from_pretrained(path).predict(texts, threshold=0.3, link=False)
+    assert any(expected) and compact.predict(texts, threshold=0.3, link=False) == expected
+    with pytest.raises(RuntimeError, match="inference_only"):
+        compact.train()
+    monkeypatch.setenv("KOGNER_CPU_PRECISION", "fp32")  # nothing to store in a lower precision
+    assert not KoGNER.from_pretrained(path, inference_only=True).inference_only
+
+
 def test_case_features_start_as_the_plain_model_then_tell_no_from_no_and_survive_save_load(
     model, tmp_path, data_dir
 ) -> None:

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from kogner.corpora import WRITERS, write_corpus
     from kogner.model import KoGNER
 
-    model = KoGNER.from_pretrained(args.model, load_index=not args.no_link)
+    model = KoGNER.from_pretrained(args.model, load_index=not args.no_link, inference_only=True)
     documents = list(read_inputs(args.files, args.input_format))
     types = args.types.split(",") if args.types else None
     found = model.predict(

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from kogner.training import evaluate_model
 
     dataset = get_dataset(args.dataset)
-    model = KoGNER.from_pretrained(args.model)
+    model = KoGNER.from_pretrained(args.model, inference_only=True)
     documents = load_dataset(args.dataset, args.split, args.data_dir, args.whole_documents)[: args.limit]
     type_map = model.config.type_map
     prefixes = {type_map.get(t, t): p for t, p in dataset.id_prefixes.items()}

@@ -102,6 +102,7 @@ class KoGNER(nn.Module):
         self.type_head = mlp(hidden, config.span_dim, config.dropout)
         self.student_projection = nn.Linear(config.span_dim, config.teacher_dim) if config.teacher_dim else None
         self.index: EntityIndex | None = None
+        self.inference_only = False
         self._type_cache: dict[tuple[str, ...], torch.Tensor] = {}
 
     # ---- construction, saving, loading -------------------------------------------------
@@ -127,11 +128,16 @@ class KoGNER(nn.Module):
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path, device: str | None = None, index_dir: str | Path | None = None, load_index: bool = True
+        cls,
+        path: str | Path,
+        device: str | None = None,
+        index_dir: str | Path | None = None,
+        load_index: bool = True,
+        inference_only: bool = False,
     ) -> KoGNER:
         """Load a saved model directory; attach its entity index (``index_dir``, default the one
         it names) when it can be found, unless ``load_index`` is False (no linking: the index
-        can take GBs)."""
+        can take GBs). ``inference_only``: see ``store_encoder_for_inference``."""
         path = Path(path)
         if not (path / WEIGHTS_NAME).is_file():
             raise FileNotFoundError(f"{path}: not a KoGNER model directory (no {WEIGHTS_NAME})")
@@ -143,6 +149,8 @@ class KoGNER(nn.Module):
         model = cls(config, AutoTokenizer.from_pretrained(path), dictionary=dictionary)
         model.load_state_dict(load_file(path / WEIGHTS_NAME))
         model.to(pick_device(device)).eval()
+        if inference_only:
+            model.store_encoder_for_inference()
         index_path = Path(index_dir) if index_dir else (Path(config.index_dir) if config.index_dir else None)
         if index_path is not None and load_index:
             if index_path.is_dir():
@@ -190,9 +198,26 @@ class KoGNER(nn.Module):
         self.config.index_dir = str(Path(path).resolve()) if path is not None else None
         self.config.index_metadata = _index_metadata(index)
 
+    def store_encoder_for_inference(self) -> None:
+        """Keep the encoder's Linear weights in the autocast precision (bf16/fp16), which
+        autocast otherwise casts them to on every batch: the same outputs, bit for bit, ~5% less
+        encoder time on CPU and half the memory for those weights. Where the device computes in
+        float32 there is nothing to do. The model cannot be trained afterwards."""
+        dtype = autocast_dtype(self.device)
+        if dtype is None:
+            return
+        for module in self.encoder.modules():
+            if isinstance(module, nn.Linear):
+                module.to(dtype)
+        self.inference_only = True
+
     def train(self, mode: bool = True) -> KoGNER:
         """Entering training drops the cached type vectors: the weights are about to change.
         (``eval()`` keeps them, so repeated ``predict`` calls encode the type prompts once.)"""
+        if mode and self.inference_only:
+            raise RuntimeError(
+                "this model was loaded with inference_only=True (reduced-precision weights): load it again to train"
+            )
         if mode:
             self._type_cache.clear()
         return super().train(mode)
