@@ -289,7 +289,11 @@ class KoGNER(nn.Module):
             per_sample_weights=torch.stack(weights, dim=-1).flatten(0, 1),
             mode="sum",
         ).view(n_batch, first.size(1), -1)
-        return self.span_head[1](summed)
+        if torch.is_grad_enabled():
+            return self.span_head[1](summed)
+        # Inference: the GELU in place. The sums are not needed again, and allocating a fresh
+        # (batch, spans, 2·span_dim) tensor for its output costs about as much as the GELU itself.
+        return torch.ops.aten.gelu_(summed)
 
     def token_vectors(self, batch: SpanBatch) -> torch.Tensor:
         """(batch, subwords, hidden): the encoder's output, its inputs cased when ``case_features``."""
