@@ -1,9 +1,9 @@
 """NER benchmark grid: datasets x lambda_dist x seeds, one JSON result per run (resumable).
 
     python bench/ner.py --out bench/results/ner [--datasets ncbi-disease,...] [--lambdas 0,0.5]
-        [--seeds 13,14,15] [--epochs 10] [--batch-size 16] [--encoder-lr 1e-4] [--train-word-embeddings]
-        [--max-train-docs N] [--test-limit N] [--index-dir DIR] [--extra-datasets biored,FILE]
-        [--fit-dev] [--pos-weight 5]
+        [--seeds 13,14,15] [--epochs 10] [--batch-size 16] [--encoder-lr 1e-4] [--head-lr 1e-3]
+        [--train-word-embeddings] [--max-train-docs N] [--test-limit N] [--index-dir DIR]
+        [--extra-datasets biored,FILE] [--fit-dev] [--pos-weight 5]
     python bench/ner.py --out bench/results/ner --summary   # the markdown table of what ran, and OUT/grid.png
     python bench/ner.py --out bench/results/ner --datasets bc5cdr-chem --rescore  # score finished runs again
 
@@ -61,6 +61,7 @@ def run_one(name: str, lambda_dist: float, seed: int, args: argparse.Namespace, 
         decisions_from=str(tuned_dir / "model") if fit_dev else None,
         batch_size=args.batch_size,
         encoder_lr=args.encoder_lr,
+        head_lr=args.head_lr,
         pos_weight=args.pos_weight,
         freeze_word_embeddings=not args.train_word_embeddings,
         lambda_dist=lambda_dist,
@@ -218,6 +219,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="training chunks per step")
     parser.add_argument("--encoder-lr", type=float, default=TrainConfig.encoder_lr, help="encoder peak lr")
+    parser.add_argument("--head-lr", type=float, default=TrainConfig.head_lr, help="span/type heads' peak lr")
     parser.add_argument(
         "--pos-weight", type=float, default=TrainConfig.pos_weight, help="L_lang's weight on gold (span, type) pairs"
     )
