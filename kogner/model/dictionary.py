@@ -90,18 +90,25 @@ class KGDictionary:
 
     def span_masks(self, word_keys: Sequence[str], spans: Sequence[tuple[int, int]] | np.ndarray) -> np.ndarray:
         """The int64 type mask of each (first word, last word) span; 0 unless both end words have
-        a key (a span starting or ending at punctuation is not the alias it contains). Only spans
-        no longer than the longest alias starting with their first word are looked up."""
+        a key (a span starting or ending at punctuation is not the alias it contains). From each
+        first word the key grows word by word, and only as far as the longest alias starting
+        with that word reaches: a few lookups per word, not one per span."""
         bounds = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
-        masks = np.zeros(len(bounds), dtype=np.int64)
         if not len(bounds):
-            return masks
+            return np.zeros(0, dtype=np.int64)
         first, last = bounds[:, 0], bounds[:, 1]
-        keyed = np.fromiter((bool(key) for key in word_keys), dtype=bool, count=len(word_keys))
-        keyed_before = np.concatenate(([0], np.cumsum(keyed)))
-        longest = np.fromiter((self.longest.get(key, 0) for key in word_keys), dtype=np.int64, count=len(word_keys))
-        looked_up = keyed[last] & (keyed_before[last + 1] - keyed_before[first] <= longest[first])
-        for s in np.flatnonzero(looked_up).tolist():
-            key = " ".join(k for k in word_keys[first[s] : last[s] + 1] if k)
-            masks[s] = self.masks.get(key, 0)
-        return masks
+        width = int((last - first).max()) + 1
+        found = np.zeros((len(word_keys), width), dtype=np.int64)  # [first word, last - first]
+        for start, key in enumerate(word_keys):
+            words_left = self.longest.get(key, 0)
+            joined = key
+            for end in range(start, min(start + width, len(word_keys))):
+                if not words_left:
+                    break
+                if not word_keys[end]:  # punctuation is skipped inside a span, never ends one
+                    continue
+                if end > start:
+                    joined += " " + word_keys[end]
+                found[start, end - start] = self.masks.get(joined, 0)
+                words_left -= 1
+        return found[first, last - first]
