@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from transformers import AutoModel
 
+from kogner.corpora import read_corpus
 from kogner.documents import Document, Mention, Passage
 from kogner.encoder import StaticTextEncoder, TextEncoder, resolve_encoder
 from kogner.errors import InputFormatError
 from kogner.io import atomic_dir, atomic_path
-from kogner.kg.normalize import normalize_alias
+from kogner.kg.normalize import normalize_alias, word_key
 from kogner.text import sentence_spans, word_spans, word_windows
 
 
@@ -65,6 +66,16 @@ def test_atomic_outputs_get_the_mode_of_an_ordinary_file_not_the_private_tempora
 
 def test_normalize_alias_is_case_and_punctuation_insensitive() -> None:
     assert normalize_alias("Type II Diabetes-Mellitus") == normalize_alias("type ii  diabetes mellitus")
+
+
+def test_word_key_is_normalize_alias_of_each_word(data_dir) -> None:
+    """The ASCII shortcut changes nothing: every word of real abstracts and of Unicode text
+    (ligatures, full-width letters, fractions, Greek, ß) gets its normalize_alias."""
+    texts = [doc.text for doc in read_corpus(data_dir / "ner/BioRED/Dev.PubTator")]
+    texts.append("½ ﬁbrosis Ⅻ İstanbul Straße naïve α-TNF ＡＢＣ ① under_score IL-2")
+    words = {text[s:e] for text in texts for s, e in word_spans(text)}
+    assert len(words) > 4000
+    assert {word: word_key(word) for word in words} == {word: normalize_alias(word) for word in words}
 
 
 def test_default_encoder_embeds_related_terms_closer() -> None:

@@ -20,7 +20,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from kogner.encoder import pad_ids
-from kogner.kg.normalize import normalize_alias
+from kogner.kg.normalize import word_key
 from kogner.model.dictionary import KGDictionary
 from kogner.text import Span, sentence_spans, word_spans, word_windows
 
@@ -133,6 +133,8 @@ def make_chunks(
         [text[words[0][0] : words[-1][1]] for _, text, words in worded],
         return_offsets_mapping=True,
         add_special_tokens=True,
+        return_token_type_ids=False,  # neither is used, and converting them costs as much as tokenizing
+        return_attention_mask=False,
     )
     chunks: list[Chunk] = []
     for (source, text, words), input_ids, offsets in zip(
@@ -159,7 +161,7 @@ def make_chunks(
             input_ids = input_ids[: max_length - 1] + input_ids[-1:]
             offsets = offsets[: max_length - 1] + [(0, 0)]
         first, last = align_words(words, offsets, start)
-        keys = [normalize_alias(text[s:e]) for s, e in words]
+        keys = [word_key(text[s:e]) for s, e in words]
         cases = [case_class(text[start + s : start + e]) for s, e in offsets]
         chunks.append(Chunk(source, words, list(input_ids), first, last, keys, cases))
     return chunks
