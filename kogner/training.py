@@ -279,7 +279,8 @@ def build_chunks(
         text = doc.text
         spans = [(m.start, m.end) for m in doc.mentions]
         ranges = training_ranges(text, spans, config.window_words)
-        doc_chunks = make_chunks(model.tokenizer, [(0, text, r) for r in ranges], config.max_subwords)
+        pieces = [(0, text, r) for r in ranges]
+        doc_chunks = make_chunks(model.tokenizer, pieces, config.max_subwords, case_classes=model.config.case_features)
         for mention in doc.mentions:
             chunk = next((c for c in doc_chunks if c.start <= mention.start and mention.end <= c.end), None)
             if chunk is None:

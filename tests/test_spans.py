@@ -65,9 +65,9 @@ def test_case_ids_keep_the_capitalization_the_uncased_tokenizer_drops(tokenizer,
     doc = next(
         d for d in load_dataset("bc5cdr", "dev", data_dir) if any(is_acronym(d.text, w) for w in word_spans(d.text))
     )
-    (cased,) = make_chunks(tokenizer, [(0, doc.text, (0, len(doc.text)))], max_length=512)
+    (cased,) = make_chunks(tokenizer, [(0, doc.text, (0, len(doc.text)))], max_length=512, case_classes=True)
     lowered = doc.text.lower()
-    (uncased,) = make_chunks(tokenizer, [(0, lowered, (0, len(lowered)))], max_length=512)
+    (uncased,) = make_chunks(tokenizer, [(0, lowered, (0, len(lowered)))], max_length=512, case_classes=True)
     assert cased.input_ids == uncased.input_ids  # what the encoder sees without case features
     assert len(cased.case_ids) == len(cased.input_ids)
     assert cased.case_ids[0] == cased.case_ids[-1] == NO_CASE  # [CLS], [SEP]

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 def text_chunks(model: KoGNER, texts: Sequence[str]) -> list[Chunk]:
     """Every text's overlapping windows, each within the encoder's maximum length."""
     config = model.config
-    return inference_chunks(model.tokenizer, texts, config.window_words, config.window_overlap, config.max_subwords)
+    return inference_chunks(
+        model.tokenizer, texts, config.window_words, config.window_overlap, config.max_subwords, config.case_features
+    )
 
 
 def batches(

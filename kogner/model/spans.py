@@ -35,7 +35,8 @@ class Chunk:
     ``word_last[w]`` are the positions of word w's first and last subword in ``input_ids``.
     ``gold`` maps a word span (first word, last word) to its label index (training only);
     ``targets`` maps a gold word span to the row of its teacher vector (distillation only).
-    ``case_ids`` holds each subword's ``case_class`` (an uncased tokenizer drops it).
+    ``case_ids`` holds each subword's ``case_class`` (an uncased tokenizer drops it); empty
+    unless asked for (only a model with ``case_features`` reads them).
     """
 
     source: int
@@ -116,12 +117,16 @@ Piece = tuple[int, str, Span]  # (source, text, character range of the text)
 
 
 def make_chunks(
-    tokenizer: PreTrainedTokenizerBase, pieces: Iterable[Piece], max_length: int, overlap: int = 0
+    tokenizer: PreTrainedTokenizerBase,
+    pieces: Iterable[Piece],
+    max_length: int,
+    overlap: int = 0,
+    case_classes: bool = False,
 ) -> list[Chunk]:
     """Chunks for the (source, text, character range) ``pieces``, in their order, tokenized in
     one batch (the fast tokenizer's batch call is ~2x faster than one call per piece); a range
     with more than ``max_length`` subwords is split into overlapping word windows (``overlap``
-    words) until each fits."""
+    words) until each fits. ``case_classes``: fill each chunk's ``case_ids``."""
     worded = []
     for source, text, (start, end) in pieces:
         words = [(s + start, e + start) for s, e in word_spans(text[start:end])]
@@ -147,7 +152,7 @@ def make_chunks(
             step_overlap = min(overlap, len(words) - 1 - half)  # each window shorter than the range
             windows = word_windows(text[start:end], max_words=half + step_overlap, overlap=step_overlap)
             halves = [(source, text, (s + start, e + start)) for s, e in windows]
-            chunks.extend(make_chunks(tokenizer, halves, max_length, overlap))
+            chunks.extend(make_chunks(tokenizer, halves, max_length, overlap, case_classes))
             continue
         if len(input_ids) > max_length:
             log.warning(
@@ -162,13 +167,18 @@ def make_chunks(
             offsets = offsets[: max_length - 1] + [(0, 0)]
         first, last = align_words(words, offsets, start)
         keys = [word_key(text[s:e]) for s, e in words]
-        cases = [case_class(text[start + s : start + e]) for s, e in offsets]
+        cases = [case_class(text[start + s : start + e]) for s, e in offsets] if case_classes else []
         chunks.append(Chunk(source, words, list(input_ids), first, last, keys, cases))
     return chunks
 
 
 def inference_chunks(
-    tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], window_words: int, overlap: int, max_length: int
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    window_words: int,
+    overlap: int,
+    max_length: int,
+    case_classes: bool = False,
 ) -> list[Chunk]:
     """Overlapping word windows over each whole text (long texts are never cut off); a
     chunk's source is its text's position in ``texts``."""
@@ -177,7 +187,7 @@ def inference_chunks(
         for source, text in enumerate(texts)
         for window in word_windows(text, max_words=window_words, overlap=min(overlap, window_words - 1))
     ]
-    return make_chunks(tokenizer, pieces, max_length, overlap=overlap)
+    return make_chunks(tokenizer, pieces, max_length, overlap, case_classes)
 
 
 def training_ranges(text: str, mentions: Iterable[Span], max_words: int) -> list[Span]:
