@@ -242,9 +242,10 @@ class KoGNER(nn.Module):
         gradients (training) the sums and the GELU run in float32; without (inference) in the
         encoder's precision too, which halves the span head's cost (it runs once per span,
         ~max_span_width times per word) for score deviations of the size the reduced-precision
-        encoder already causes. The pooled block's prefix sums are accumulated in float32 (the
-        matmul kernel accumulates in float32 at reduced precision too) and, at inference, rounded
-        to the encoder's precision like the table's other rows, so a span's mean is a difference
+        encoder already causes. The pooled block's prefix sums come from a matmul that accumulates
+        in float32 (on CPU also for bf16 inputs: the same sums as a float32 cumsum after
+        rounding) and, at inference, are rounded to the encoder's precision like the table's
+        other rows, so a span's mean is a difference
         of rounded sums (taking it from float32 sums instead moved test F1 by at most 0.06:
         NCBI-disease, BC5CDR; bench/RESULTS.md)."""
         first_layer: nn.Linear = self.span_head[0]
