@@ -245,9 +245,8 @@ class KoGNER(nn.Module):
         encoder already causes. The pooled block's prefix sums come from a matmul that accumulates
         in float32 (on CPU also for bf16 inputs: the same sums as a float32 cumsum after
         rounding) and, at inference, are rounded to the encoder's precision like the table's
-        other rows, so a span's mean is a difference
-        of rounded sums (taking it from float32 sums instead moved test F1 by at most 0.06:
-        NCBI-disease, BC5CDR; bench/RESULTS.md)."""
+        other rows, so a span's mean is a difference of rounded sums (taking it from float32
+        sums instead moved test F1 by at most 0.06: NCBI-disease, BC5CDR; bench/RESULTS.md)."""
         first_layer: nn.Linear = self.span_head[0]
         blocks = 3 if self.config.use_pooled else 2
         n_kg_types = len(self.config.kg_dictionary_types)
