@@ -39,11 +39,14 @@ from kogner.model import KoGNER, PredictedMention
 from kogner.model.decoding import harmonize_abbreviations
 from kogner.model.dictionary import KGDictionary
 from kogner.model.linking import unlink_below
-from kogner.model.modeling import distillation_loss, span_type_loss
+from kogner.model.modeling import boundary_loss, distillation_loss, span_type_loss
 from kogner.model.spans import Chunk, SpanBatch, make_chunks, training_ranges
 
 log = logging.getLogger(__name__)
 THRESHOLDS = [round(0.05 * i, 2) for i in range(1, 20)]
+# Boundary filter thresholds tried on dev, and the dev F1 the filter may cost (0.05 points).
+BOUNDARY_THRESHOLDS = [0.003, 0.01, 0.03, 0.1]
+BOUNDARY_TOLERANCE = 0.0005
 LINK_THRESHOLDS = [0.0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]  # minimum link scores tried on dev
 
 
@@ -80,6 +83,7 @@ class TrainConfig:
     index_dir: str | None = None
     kg_dictionary: bool = True  # span features from the index's KG aliases (kogner.model.dictionary)
     case_features: bool = False  # subword capitalization into the encoder input (KoGNERConfig)
+    boundary_head: bool = True  # score only the spans whose boundaries are plausible (KoGNERConfig)
     # A model trained on the train splits: train on train + dev with its dev-tuned decisions,
     # no tuning, the last epoch kept (BioBERT's final models; bench/RESULTS.md, NER).
     decisions_from: str | None = None
@@ -330,9 +334,11 @@ def batch_loss(
     allowed: torch.Tensor,
     teacher: torch.Tensor | None,
     lambda_dist: float,
-) -> tuple[torch.Tensor, float, float]:
-    """(L, L_lang, L_dist) of one batch; ``allowed[b]`` masks the types of chunk b's corpus."""
-    span_vectors = model.span_vectors(batch)
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """L = L_lang + λ·L_dist (+ L_boundary with a boundary head) of one batch, and each term
+    as a float; ``allowed[b]`` masks the types of chunk b's corpus."""
+    hidden = model.encode(batch)
+    span_vectors = model.span_output(model.span_hidden(batch, hidden))
     logits = model.scores(span_vectors, model.type_vectors(model.types))
     labels = torch.zeros_like(logits)
     student_rows, teacher_rows = [], []
@@ -351,7 +357,32 @@ def batch_loss(
         dist = distillation_loss(student, teacher[teacher_rows])
     else:
         dist = lang.new_zeros(())
-    return lang + lambda_dist * dist, float(lang.detach()), float(dist.detach())
+    loss = lang + lambda_dist * dist
+    terms = {"loss_lang": float(lang.detach()), "loss_dist": float(dist.detach())}
+    if model.boundary_head is not None:
+        boundary = boundary_loss(model.boundary_logits(hidden), *boundary_targets(batch, labels, allowed))
+        loss = loss + boundary
+        terms["loss_boundary"] = float(boundary.detach())
+    return loss, {"loss": float(loss.detach()), **terms}
+
+
+def boundary_targets(
+    batch: SpanBatch, labels: torch.Tensor, allowed: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Labels and mask (batch, subwords, 2, types) for ``boundary_loss``: a word's first subword
+    is a start and its last subword an end of each type a gold span of ``labels`` (batch, spans,
+    types) has there; scored at every word's first and last subword, for the ``allowed`` types."""
+    n_batch, n_tokens = batch.input_ids.shape
+    targets = labels.new_zeros(n_batch, n_tokens, 2, labels.size(-1))
+    words = labels.new_zeros(n_batch, n_tokens, 2, dtype=torch.bool)
+    chunk = torch.arange(n_batch, device=labels.device).unsqueeze(1).expand_as(batch.span_first)
+    valid = batch.span_mask
+    words[chunk[valid], batch.span_first[valid], 0] = True
+    words[chunk[valid], batch.span_last[valid], 1] = True
+    gold = labels.amax(dim=-1) > 0
+    for side, positions in enumerate((batch.span_first, batch.span_last)):  # spans may share a boundary
+        targets[:, :, side].index_put_((chunk[gold], positions[gold]), labels[gold], accumulate=True)
+    return targets.clamp_(max=1.0), words.unsqueeze(-1) & allowed[:, None, None, :]
 
 
 def seed_everything(seed: int, device: torch.device) -> None:
@@ -391,6 +422,7 @@ def train(config: TrainConfig) -> Path:
         max_span_width=config.max_span_width,
         span_dim=config.span_dim,
         case_features=config.case_features,
+        boundary_head=config.boundary_head,
         pos_weight=config.pos_weight,
         decoding=config.decoding,
         max_subwords=config.max_subwords,
@@ -449,6 +481,8 @@ def train(config: TrainConfig) -> Path:
         save_checkpoint(out, model, optimizer, scheduler, state)
         plot_curves(metrics_path, out / "training_curves.png")
         log.info("epoch %d: %s", epoch + 1, json.dumps(record))
+    if model.boundary_head is not None and tuned and not decisions:
+        choose_boundary_threshold(out / "model", tuned, config.eval_batch_size)
     return out / "model"
 
 
@@ -470,7 +504,14 @@ def tune_on_dev(
     return True
 
 
-DECISIONS = ("threshold", "abbreviation_consistency", "link_strategy", "link_min_score", "link_threshold")
+DECISIONS = (
+    "threshold",
+    "abbreviation_consistency",
+    "link_strategy",
+    "link_min_score",
+    "link_threshold",
+    "boundary_threshold",
+)
 
 
 def read_decisions(model_dir: str | Path) -> dict[str, Any]:
@@ -512,7 +553,7 @@ def run_epoch(
 ) -> dict[str, float]:
     """One pass over the training chunks; returns the mean losses."""
     model.train()
-    totals = {"loss": 0.0, "loss_lang": 0.0, "loss_dist": 0.0}
+    totals: dict[str, float] = {}
     batches = length_batches(chunks, config.batch_size, rng)
     progress = tqdm(batches, desc=f"epoch {epoch + 1}", unit="batch")
     optimizer.zero_grad()
@@ -520,17 +561,46 @@ def run_epoch(
         batch_chunks = [chunks[i] for i in positions]
         batch = model.collate(batch_chunks)
         batch_allowed = torch.stack([allowed[c.group] for c in batch_chunks])
-        loss, lang, dist = batch_loss(model, batch_chunks, batch, batch_allowed, teacher, config.lambda_dist)
+        loss, terms = batch_loss(model, batch_chunks, batch, batch_allowed, teacher, config.lambda_dist)
         (loss / config.grad_accumulation).backward()
         if step % config.grad_accumulation == 0 or step == len(batches):
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
-        for key, value in zip(totals, (float(loss.detach()), lang, dist), strict=True):
-            totals[key] += value
+        for key, value in terms.items():
+            totals[key] = totals.get(key, 0.0) + value
         progress.set_postfix(loss=f"{totals['loss'] / step:.4f}")
     return {key: round(value / max(1, len(batches)), 6) for key, value in totals.items()}
+
+
+def choose_boundary_threshold(model_dir: Path, corpora: Sequence[Corpus], batch_size: int) -> dict[str, float]:
+    """Set the saved model's ``boundary_threshold``: the highest of ``BOUNDARY_THRESHOLDS`` (tried
+    in order, up to the first that fails) at which the mean dev F1, at the model's decisions,
+    stays within ``BOUNDARY_TOLERANCE`` of scoring every span. Returns the F1 per threshold."""
+    from kogner.evaluation import score_documents
+
+    model = KoGNER.from_pretrained(model_dir, load_index=False)
+
+    def dev_f1(threshold: float) -> float:
+        model.config.boundary_threshold = threshold
+        scores = []
+        for corpus in corpora:
+            predicted = model.predict([d.text for d in corpus.dev], corpus.types, batch_size=batch_size, link=False)
+            scores.append(score_documents(corpus.dev, to_documents(corpus.dev, predicted))["ner"]["f1"])
+        return sum(scores) / len(scores)
+
+    f1 = {"0.0": dev_f1(0.0)}
+    chosen = 0.0
+    for threshold in BOUNDARY_THRESHOLDS:
+        f1[str(threshold)] = dev_f1(threshold)
+        if f1[str(threshold)] < f1["0.0"] - BOUNDARY_TOLERANCE:
+            break
+        chosen = threshold
+    model.config.boundary_threshold = chosen
+    model.save_pretrained(model_dir)
+    log.info("boundary threshold %s (dev F1 per threshold: %s)", chosen, json.dumps(f1))
+    return f1
 
 
 def choose_link_strategy(model: KoGNER, corpora: Sequence[Corpus]) -> dict[str, float]:
@@ -751,8 +821,9 @@ def plot_curves(metrics_path: Path, png_path: Path) -> None:
     records = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
     epochs = [r["epoch"] for r in records]
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for key in ("loss", "loss_lang", "loss_dist"):
-        left.plot(epochs, [r[key] for r in records], marker="o", label=key)
+    for key in ("loss", "loss_lang", "loss_dist", "loss_boundary"):
+        if key in records[0]:
+            left.plot(epochs, [r[key] for r in records], marker="o", label=key)
     left.set(xlabel="epoch", ylabel="training loss")
     left.legend()
     dev = [(r["epoch"], r["dev_f1"]) for r in records if "dev_f1" in r]  # none when trained on dev too

@@ -60,9 +60,9 @@ def test_handler_runs_a_group_in_batches_of_similar_subword_count(tiny_model: Pa
     seen: list[list[int]] = []
     span_hidden = model.span_hidden
 
-    def spy(batch: SpanBatch) -> torch.Tensor:
+    def spy(batch: SpanBatch, *args: torch.Tensor) -> torch.Tensor:
         seen.append(batch.attention_mask.sum(dim=1).tolist())
-        return span_hidden(batch)
+        return span_hidden(batch, *args)
 
     with patch.object(model, "span_hidden", spy):
         results = list(handler.run_inference(windows, model))

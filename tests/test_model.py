@@ -243,6 +243,46 @@ def test_inference_runs_the_span_head_in_the_encoders_precision_within_its_round
         assert error.max() > 0  # not the float32 head again
 
 
+def test_the_boundary_filter_scores_only_plausible_spans_with_the_same_rows(data_dir) -> None:
+    """A span is plausible when its first subword's start probability and its last subword's end
+    probability reach the threshold for one of the asked types; the span head then runs on those
+    spans alone, giving each the row it gets among all spans, and predict reports no other span.
+    At a threshold every span passes, predictions are those of the model without the filter."""
+    from kogner.model.predictor import text_chunks
+
+    torch.manual_seed(0)
+    model = KoGNER.from_encoder(
+        None, ["Disease", "Chemical"], window_words=40, max_subwords=64, boundary_head=True
+    ).eval()
+    texts = [d.text for d in load_dataset("bc5cdr", "dev", data_dir)[:2]]
+    batch = model.collate(text_chunks(model, texts))
+    with torch.no_grad():
+        hidden = model.encode(batch)
+        probabilities = torch.sigmoid(model.boundary_logits(hidden))  # (B, T, 2, types)
+        values = probabilities[..., 0, 1].unique()  # sorted; a threshold halfway between two of them
+        threshold = float(values[len(values) // 2 : len(values) // 2 + 2].mean())
+        model.config.boundary_threshold = threshold
+        plausible = model.plausible_spans(batch, hidden, [1])  # Chemical only
+        selected = plausible.nonzero()
+        assert 0 < len(selected) < 0.8 * batch.span_mask.sum()
+        for b, s in batch.span_mask.nonzero().tolist():
+            start = probabilities[b, batch.span_first[b, s], 0, 1] >= threshold
+            end = probabilities[b, batch.span_last[b, s], 1, 1] >= threshold
+            assert bool(plausible[b, s]) == bool(start and end)
+        every = model.span_hidden(batch, hidden)
+        assert torch.equal(model.span_hidden(batch, hidden, selected), every[selected[:, 0], selected[:, 1]])
+    spans = {(b, *batch.spans[b][s]) for b, s in selected.tolist()}
+    chunks = text_chunks(model, texts)
+    offsets = {(chunks[b].source, chunks[b].words[f][0], chunks[b].words[la][1]) for b, f, la in spans}
+    found = model.predict(texts, ["Chemical"], threshold=0.0, link=False, batch_size=len(chunks))
+    assert sum(map(len, found)) > 0
+    assert all((t, m.start, m.end) in offsets for t, mentions in enumerate(found) for m in mentions)
+    model.config.boundary_threshold = 1e-30
+    everything = model.predict(texts, threshold=0.0, link=False)
+    model.config.boundary_threshold = 0.0
+    assert everything == model.predict(texts, threshold=0.0, link=False)
+
+
 def test_type_prompts_are_encoded_once_across_predict_calls_until_training_resumes(model, monkeypatch) -> None:
     encoded: list[str] = []
     original = model._type_prompt

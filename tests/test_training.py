@@ -20,11 +20,15 @@ from kogner.model import KoGNER, PredictedMention
 from kogner.model.spans import LOWER, NO_CASE, TITLE
 from kogner.text import word_spans
 from kogner.training import (
+    BOUNDARY_THRESHOLDS,
+    BOUNDARY_TOLERANCE,
     LINK_THRESHOLDS,
     Corpus,
     TrainConfig,
     batch_loss,
+    boundary_targets,
     build_chunks,
+    choose_boundary_threshold,
     choose_link_strategy,
     choose_link_threshold,
     load_corpora,
@@ -75,12 +79,81 @@ def test_a_few_steps_reduce_the_loss_on_real_sentences(data_dir) -> None:
     model.train()
     losses = []
     for _ in range(5):
-        loss, _, _ = batch_loss(model, labelled, batch, allowed, None, 0.0)
+        loss, _ = batch_loss(model, labelled, batch, allowed, None, 0.0)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_the_boundary_head_learns_where_gold_mentions_start_and_end(data_dir) -> None:
+    """Boundary targets mark each gold span's first subword as a start and its last subword as
+    an end, scored at words' first / last subwords only; a few steps on real sentences then make
+    every gold span plausible at 0.3 while most other spans are pruned."""
+    torch.manual_seed(0)
+    docs = map_types(load_dataset("ncbi-disease", "train", data_dir)[:3], NCBI_TYPES)
+    model = KoGNER.from_encoder(
+        None, ["Disease"], max_span_width=8, max_subwords=64, window_words=24, boundary_head=True
+    )
+    labelled = [c for c in build_chunks(model, Corpus("ncbi", docs, [], ["Disease"])) if c.gold][:4]
+    batch = model.collate(labelled)
+    allowed = torch.ones(len(labelled), 1, dtype=torch.bool)
+    labels = torch.zeros(*batch.span_mask.shape, 1)
+    for b, chunk in enumerate(labelled):
+        for span in chunk.gold:
+            labels[b, batch.spans[b].index(span), 0] = 1.0
+    targets, mask = boundary_targets(batch, labels, allowed)
+    for b, chunk in enumerate(labelled):
+        starts = {chunk.word_first[first] for first, _ in chunk.gold}
+        ends = {chunk.word_last[last] for _, last in chunk.gold}
+        assert set(targets[b, :, 0, 0].nonzero().flatten().tolist()) == starts
+        assert set(targets[b, :, 1, 0].nonzero().flatten().tolist()) == ends
+        assert set(mask[b, :, 0, 0].nonzero().flatten().tolist()) == set(chunk.word_first)
+        assert set(mask[b, :, 1, 0].nonzero().flatten().tolist()) == set(chunk.word_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4)
+    model.train()
+    boundary_losses = []
+    for _ in range(8):
+        loss, terms = batch_loss(model, labelled, batch, allowed, None, 0.0)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        boundary_losses.append(terms["loss_boundary"])
+    assert boundary_losses[-1] < 0.3 * boundary_losses[0]
+    model.eval()
+    model.config.boundary_threshold = 0.3
+    with torch.no_grad():
+        plausible = model.plausible_spans(batch, model.encode(batch), [0])
+    gold = labels[..., 0] > 0
+    assert bool(plausible[gold].all()) and plausible.sum() < 0.2 * batch.span_mask.sum()
+
+
+def test_the_boundary_threshold_is_the_highest_that_keeps_dev_f1(tmp_path, data_dir) -> None:
+    """Training ends by choosing the filter's threshold on dev: the saved one keeps dev F1 within
+    the tolerance of scoring every span, and the next one tried (if any) does not."""
+    config = TrainConfig(
+        output_dir=str(tmp_path),
+        datasets=["ncbi-disease"],
+        type_map=NCBI_TYPES,
+        data_dir=str(data_dir),
+        max_train_docs=40,
+        max_dev_docs=10,
+        epochs=2,
+        max_words=48,
+        max_subwords=96,
+        max_span_width=6,
+    )
+    model_dir = train(config)
+    (corpus,) = load_corpora(config)
+    f1 = choose_boundary_threshold(model_dir, [corpus], batch_size=32)
+    chosen = json.loads((model_dir / "config.json").read_text())["boundary_threshold"]
+    assert f1["0.0"] > 0.3  # a model that finds diseases, so the rule is tested on real predictions
+    assert chosen in [0.0, *BOUNDARY_THRESHOLDS] and f1[str(chosen)] >= f1["0.0"] - BOUNDARY_TOLERANCE
+    tried = [t for t in BOUNDARY_THRESHOLDS if str(t) in f1]
+    assert tried == BOUNDARY_THRESHOLDS[: len(tried)]
+    if tried[-1] != chosen:
+        assert f1[str(tried[-1])] < f1["0.0"] - BOUNDARY_TOLERANCE
 
 
 @pytest.mark.parametrize("freeze", [True, False])
@@ -95,7 +168,7 @@ def test_frozen_word_embeddings_stay_fixed_while_the_rest_of_the_encoder_trains(
     first_layer = next(p for n, p in model.encoder.named_parameters() if "layer.0." in n and p.dim() == 2)
     before = embeddings.detach().clone(), first_layer.detach().clone()
     model.train()
-    loss, _, _ = batch_loss(model, labelled, batch, torch.ones(len(labelled), 1, dtype=torch.bool), None, 0.0)
+    loss, _ = batch_loss(model, labelled, batch, torch.ones(len(labelled), 1, dtype=torch.bool), None, 0.0)
     loss.backward()
     optimizer.step()
     used_rows = batch.input_ids.unique()
@@ -115,7 +188,7 @@ def test_the_case_embedding_learns_at_the_encoders_rate_and_no_case_stays_zero(d
     (group,) = [g for g in optimizer.param_groups if any(p is model.case_embedding.weight for p in g["params"])]
     assert group["lr"] == config.encoder_lr
     model.train()
-    loss, _, _ = batch_loss(model, labelled, batch, torch.ones(len(labelled), 1, dtype=torch.bool), None, 0.0)
+    loss, _ = batch_loss(model, labelled, batch, torch.ones(len(labelled), 1, dtype=torch.bool), None, 0.0)
     loss.backward()
     optimizer.step()
     weight = model.case_embedding.weight
@@ -148,11 +221,11 @@ def test_distillation_pulls_gold_spans_toward_their_entities_teacher_vectors(dat
     model.train()
     distances = []
     for _ in range(10):
-        loss, _, dist = batch_loss(model, labelled, batch, allowed, teacher, 10.0)
+        loss, terms = batch_loss(model, labelled, batch, allowed, teacher, 10.0)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
-        distances.append(dist)
+        distances.append(terms["loss_dist"])
     assert min(distances[-3:]) < 0.6 * distances[0]  # dropout makes single steps noisy
 
 
@@ -281,6 +354,7 @@ def test_training_on_dev_keeps_the_decisions_of_the_train_only_run(tmp_path, dat
     final_dir = train(final)
     saved = json.loads((final_dir / "config.json").read_text())
     assert saved["threshold"] == 0.35 and saved["abbreviation_consistency"] == tuned["abbreviation_consistency"]
+    assert saved["boundary_head"] and saved["boundary_threshold"] == tuned["boundary_threshold"]
     (record,) = [json.loads(line) for line in (tmp_path / "final" / "metrics.jsonl").read_text().splitlines()]
     assert "dev_f1" not in record and record["loss"] > 0
     with pytest.raises(KognerError, match="no saved model"):

@@ -29,6 +29,10 @@ class KoGNERConfig(PretrainedConfig):
     (``kogner.model.dictionary``; empty: no dictionary features).
     ``case_features`` adds a learned vector per capitalization class (``kogner.model.spans.case_class``)
     to each subword's input embedding, so an uncased encoder still sees "NO" apart from "no".
+    ``boundary_head`` adds a per-subword classifier of where a mention of each type may start and
+    end, trained beside L_lang; at inference only the spans whose first word may start and whose
+    last word may end a mention (both probabilities at least ``boundary_threshold``, chosen on dev
+    by training; 0 scores every span) go through the span head, a few percent of them.
     ``abbreviation_consistency`` makes each text's mentions agree with the abbreviations it
     defines (``kogner.model.decoding.harmonize_abbreviations``); training turns it on when
     that raises dev F1.
@@ -49,6 +53,8 @@ class KoGNERConfig(PretrainedConfig):
         use_pooled: bool = True,
         kg_dictionary_types: list[str] | None = None,
         case_features: bool = False,
+        boundary_head: bool = False,
+        boundary_threshold: float = 0.0,
         dropout: float = 0.1,
         tau: float = 1.0,
         pos_weight: float = 5.0,
@@ -79,6 +85,8 @@ class KoGNERConfig(PretrainedConfig):
         self.use_pooled = use_pooled
         self.kg_dictionary_types = list(kg_dictionary_types or [])
         self.case_features = case_features
+        self.boundary_head = boundary_head
+        self.boundary_threshold = boundary_threshold
         self.dropout = dropout
         self.tau = tau
         self.pos_weight = pos_weight

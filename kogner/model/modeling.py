@@ -61,6 +61,15 @@ def span_type_loss(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tenso
     return (losses * mask).sum() / mask.sum().clamp(min=1.0)
 
 
+def boundary_loss(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the boundary logits (batch, subwords, 2, types) over ``mask``:
+    the first subwords of words (starts) and their last subwords (ends), for the types the
+    chunk's corpus annotates. Unweighted: the filter's threshold is chosen on dev, far below 0.5."""
+    losses = F.binary_cross_entropy_with_logits(logits.float(), labels, reduction="none")
+    mask = mask.to(losses.dtype)
+    return (losses * mask).sum() / mask.sum().clamp(min=1.0)
+
+
 def distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     """L_dist: MSE between P_s(span vector) and P_t(teacher vector), both L2-normalized.
 
@@ -99,6 +108,8 @@ class KoGNER(nn.Module):
             self.case_embedding = nn.Embedding(N_CASE_CLASSES, hidden, padding_idx=NO_CASE)
             nn.init.zeros_(self.case_embedding.weight)
         self.span_head = mlp(span_in, config.span_dim, config.dropout)
+        # Per subword and type: the logits of "a mention starts here" and "a mention ends here".
+        self.boundary_head = nn.Linear(hidden, 2 * len(config.types)) if config.boundary_head else None
         self.type_head = mlp(hidden, config.span_dim, config.dropout)
         self.student_projection = nn.Linear(config.span_dim, config.teacher_dim) if config.teacher_dim else None
         self.index: EntityIndex | None = None
@@ -228,8 +239,37 @@ class KoGNER(nn.Module):
         pad_id = self.tokenizer.pad_token_id or 0
         return collate(chunks, self.config.max_span_width, pad_id, spans, self.dictionary).to(self.device)
 
-    def span_hidden(self, batch: SpanBatch) -> torch.Tensor:
-        """(batch, spans, 2·span_dim): the span MLP's hidden layer for every enumerated span.
+    def encode(self, batch: SpanBatch) -> torch.Tensor:
+        """(batch, subwords, hidden): the encoder's output under the device's autocast."""
+        with autocast(self.device):
+            return self.token_vectors(batch)
+
+    def boundary_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(batch, subwords, 2, types): start and end logits of each subword for each model type."""
+        if self.boundary_head is None:
+            raise RuntimeError("the model has no boundary head (config.boundary_head is False)")
+        with autocast(self.device):
+            logits = self.boundary_head(hidden)
+        return logits.float().unflatten(-1, (2, len(self.config.types)))
+
+    def plausible_spans(self, batch: SpanBatch, hidden: torch.Tensor, type_ids: Sequence[int]) -> torch.Tensor:
+        """(batch, spans) bool: the valid spans whose first word may start and whose last word
+        may end a mention of one of the model types ``type_ids`` (both boundary probabilities at
+        least ``config.boundary_threshold``)."""
+        threshold = torch.tensor(self.config.boundary_threshold)
+        cut = float(torch.logit(threshold)) if self.config.boundary_threshold > 0 else -float("inf")
+        possible = self.boundary_logits(hidden)[..., list(type_ids)] >= cut  # (B, T, 2, K)
+        chunk = torch.arange(hidden.size(0), device=hidden.device).unsqueeze(1)
+        starts = possible[:, :, 0][chunk, batch.span_first]  # (B, S, K)
+        ends = possible[:, :, 1][chunk, batch.span_last]
+        return (starts & ends).any(dim=-1) & batch.span_mask
+
+    def span_hidden(
+        self, batch: SpanBatch, hidden: torch.Tensor | None = None, selected: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(batch, spans, 2·span_dim): the span MLP's hidden layer for every enumerated span, or
+        (n, 2·span_dim) for the ``selected`` ones only ((n, 2) rows of (chunk, span)). ``hidden``:
+        the batch's ``encode`` output when the caller has it already.
 
         The MLP's first layer is linear in its concatenated input [first; last; mean; width],
         so it is applied per subword (and per width) and each span sums its rows of that:
@@ -254,13 +294,18 @@ class KoGNER(nn.Module):
         token_weight, width_weight, kg_types_weight = first_layer.weight.split(
             [size * blocks, self.config.width_dim, n_kg_types], dim=1
         )
+        if hidden is None:
+            hidden = self.encode(batch)
         with autocast(self.device):
-            hidden = self.token_vectors(batch)
             projected = [hidden @ block.T for block in token_weight.split(size, dim=1)]  # each (B, T, 2·span_dim)
         head_dtype = torch.float32 if torch.is_grad_enabled() else (autocast_dtype(self.device) or torch.float32)
         n_batch, n_tokens, _ = hidden.shape
-        first, last = batch.span_first, batch.span_last  # (B, S) subword positions
+        # Per span: its subword positions, width, KG type mask and chunk (each (B, S), or (n,)).
+        first, last, width, kg_masks = batch.span_first, batch.span_last, batch.span_width, batch.span_kg_types
         row_of_chunk = torch.arange(n_batch, device=hidden.device).unsqueeze(1)
+        if selected is not None:
+            row_of_chunk, span = selected.unbind(dim=1)
+            first, last, width, kg_masks = (t[row_of_chunk, span] for t in (first, last, width, kg_masks))
         # Row tables stacked into one: [first-word rows; last-word rows; cumsum rows; width rows;
         # KG mask rows], and per span the rows it sums, with their weights.
         tables = [projected[0].flatten(0, 1), projected[1].flatten(0, 1)]
@@ -277,22 +322,22 @@ class KoGNER(nn.Module):
             rows += [last + 1 + base, first + base]
             inverse_length = (last - first + 1).clamp(min=1).reciprocal().to(head_dtype)
             weights += [inverse_length, -inverse_length]
-        width = batch.span_width.clamp(max=self.config.max_span_width - 1)
+        width = width.clamp(max=self.config.max_span_width - 1)
         rows.append(width + sum(table.size(0) for table in tables))
         tables.append(self.width_embedding.weight @ width_weight.T + first_layer.bias)
         weights.append(ones)
         if n_kg_types:
-            masks, mask_row = batch.span_kg_types.unique(return_inverse=True)
+            masks, mask_row = kg_masks.unique(return_inverse=True)
             bits = (masks.unsqueeze(-1) >> torch.arange(n_kg_types, device=hidden.device) & 1).float()
             rows.append(mask_row + sum(table.size(0) for table in tables))
             tables.append(bits @ kg_types_weight.T)  # (distinct masks, 2·span_dim)
             weights.append(ones)
         summed = F.embedding_bag(
-            torch.stack(rows, dim=-1).flatten(0, 1),
+            torch.stack(rows, dim=-1).view(-1, len(rows)),
             torch.cat([table.to(head_dtype) for table in tables]),
-            per_sample_weights=torch.stack(weights, dim=-1).flatten(0, 1),
+            per_sample_weights=torch.stack(weights, dim=-1).view(-1, len(rows)),
             mode="sum",
-        ).view(n_batch, first.size(1), -1)
+        ).view(*first.shape, -1)
         if torch.is_grad_enabled():
             return self.span_head[1](summed)
         # Inference: the GELU in place. The sums are not needed again, and allocating a fresh

@@ -55,8 +55,10 @@ def predict(
     abbreviation_consistency: bool | None = None,
     span_vectors: bool = False,
 ) -> list[list[PredictedMention]]:
-    """See ``KoGNER.predict``. Each span gets its best type; spans at or above ``threshold``
-    are candidates; the same span from two windows is one candidate (the higher score);
+    """See ``KoGNER.predict``. Only the spans a boundary head finds plausible are scored (all
+    without one, or for types the model was not trained on). Each span gets its best type;
+    spans at or above ``threshold`` are candidates; the same span from two windows is one
+    candidate (the higher score);
     with ``abbreviation_consistency`` (default: the model's setting) each text's decoded
     mentions are harmonized with the abbreviations it defines. A model that links by vector
     keeps each mention's span vector for linking (``link``) or, with ``span_vectors``, on the
@@ -71,20 +73,28 @@ def predict(
     candidates: list[list[PredictedMention]] = [[] for _ in texts]
     keep_vectors = links_by_vector(model) and (span_vectors or (link and model.index is not None))
     type_vectors = model.type_vectors(types)
+    filtering = (
+        model.boundary_head is not None and model.config.boundary_threshold > 0 and set(types) <= set(model.types)
+    )
+    type_ids = [model.types.index(t) for t in types] if filtering else []
     for positions, batch in batches(model, chunks, batch_size, progress=progress):
-        span_hidden = model.span_hidden(batch)
+        hidden = model.encode(batch)
+        scored = model.plausible_spans(batch, hidden, type_ids) if filtering else batch.span_mask
+        selected = scored.nonzero()  # (n, 2): chunk, span
+        span_hidden = model.span_hidden(batch, hidden, selected)
         probabilities = torch.sigmoid(model.hidden_scores(span_hidden, type_vectors))
         best, best_type = probabilities.max(dim=-1)
-        found = ((best >= threshold) & batch.span_mask).nonzero()
+        found = (best >= threshold).nonzero().squeeze(1)
         # Only candidates need a span vector (for linking): the output layer runs on them alone.
         if keep_vectors:
-            found_vectors = model.span_output(span_hidden[found[:, 0], found[:, 1]]).float().cpu().numpy()
-        for k, (b, s) in enumerate(found.tolist()):
+            found_vectors = model.span_output(span_hidden[found]).float().cpu().numpy()
+        found_at, found_best, found_type = selected[found].tolist(), best[found].tolist(), best_type[found].tolist()
+        for k, ((b, s), score, type_id) in enumerate(zip(found_at, found_best, found_type, strict=True)):
             chunk = chunks[positions[b]]
             first, last = batch.spans[b][s]
             start, end = chunk.words[first][0], chunk.words[last][1]
             text = texts[chunk.source]
-            mention = PredictedMention(start, end, text[start:end], types[best_type[b, s]], float(best[b, s]))
+            mention = PredictedMention(start, end, text[start:end], types[type_id], score)
             if keep_vectors:
                 mention.span_vector = found_vectors[k]
             candidates[chunk.source].append(mention)
