@@ -68,6 +68,7 @@ def run_one(name: str, lambda_dist: float, seed: int, args: argparse.Namespace, 
         index_dir=args.index_dir,
         kg_dictionary=not args.no_kg_dictionary,
         case_features=args.case_features,
+        boundary_head=not args.no_boundary_head,
         whole_documents=args.whole_documents,
         seed=seed,
         max_train_docs=args.max_train_docs,
@@ -130,6 +131,13 @@ def test_scores(name: str, model_dir: Path, args: argparse.Namespace) -> dict:
         "sentences_per_second": sentences / scores["predict_seconds"],
         "words_per_second": words / scores["predict_seconds"],
     }
+    if model.config.boundary_threshold > 0:  # the boundary filter's ablation: the same model scoring every span
+        chosen, model.config.boundary_threshold = model.config.boundary_threshold, 0.0
+        every_span = evaluate_model(model, documents, None, prefixes, type_map)
+        model.config.boundary_threshold = chosen
+        result["boundary_threshold"] = chosen
+        result["test_ner_every_span"] = every_span["ner"]
+        result["every_span_sentences_per_second"] = sentences / every_span["predict_seconds"]
     if dataset.sentences_of and args.test_limit is None:
         whole, whole_without = ner_scores(load_dataset(datasets[0], "test", args.data_dir, whole_documents=True))
         result["test_ner_whole_documents"] = whole["ner"]
@@ -230,6 +238,7 @@ def main() -> None:
     parser.add_argument("--index-dir", help="entity index: distillation targets, linking, KG dictionary features")
     parser.add_argument("--no-kg-dictionary", action="store_true", help="train without KG dictionary features")
     parser.add_argument("--case-features", action="store_true", help="subword capitalization into the encoder input")
+    parser.add_argument("--no-boundary-head", action="store_true", help="score every span (no boundary filter)")
     parser.add_argument(
         "--whole-documents",
         action="store_true",

@@ -360,7 +360,8 @@ def batch_loss(
     loss = lang + lambda_dist * dist
     terms = {"loss_lang": float(lang.detach()), "loss_dist": float(dist.detach())}
     if model.boundary_head is not None:
-        boundary = boundary_loss(model.boundary_logits(hidden), *boundary_targets(batch, labels, allowed))
+        # On detached encoder output: the filter learns from the NER model and never changes it.
+        boundary = boundary_loss(model.boundary_logits(hidden.detach()), *boundary_targets(batch, labels, allowed))
         loss = loss + boundary
         terms["loss_boundary"] = float(boundary.detach())
     return loss, {"loss": float(loss.detach()), **terms}
@@ -564,7 +565,8 @@ def run_epoch(
         loss, terms = batch_loss(model, batch_chunks, batch, batch_allowed, teacher, config.lambda_dist)
         (loss / config.grad_accumulation).backward()
         if step % config.grad_accumulation == 0 or step == len(batches):
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            for group in clipping_groups(model):  # the boundary head apart: its gradients leave the rest unscaled
+                torch.nn.utils.clip_grad_norm_(group, config.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
@@ -572,6 +574,14 @@ def run_epoch(
             totals[key] = totals.get(key, 0.0) + value
         progress.set_postfix(loss=f"{totals['loss'] / step:.4f}")
     return {key: round(value / max(1, len(batches)), 6) for key, value in totals.items()}
+
+
+def clipping_groups(model: KoGNER) -> list[list[torch.nn.Parameter]]:
+    """The parameters whose gradients are clipped together: the NER model's, and the boundary head's."""
+    groups: dict[bool, list[torch.nn.Parameter]] = {False: [], True: []}
+    for name, parameter in model.named_parameters():
+        groups[name.startswith("boundary_head.")].append(parameter)
+    return [group for group in groups.values() if group]
 
 
 def choose_boundary_threshold(model_dir: Path, corpora: Sequence[Corpus], batch_size: int) -> dict[str, float]:

@@ -259,7 +259,7 @@ def test_the_boundary_filter_scores_only_plausible_spans_with_the_same_rows(data
     with torch.no_grad():
         hidden = model.encode(batch)
         probabilities = torch.sigmoid(model.boundary_logits(hidden))  # (B, T, 2, types)
-        values = probabilities[..., 0, 1].unique()  # sorted; a threshold halfway between two of them
+        values = probabilities[..., 1].unique()  # starts and ends, sorted; a threshold halfway between two
         threshold = float(values[len(values) // 2 : len(values) // 2 + 2].mean())
         model.config.boundary_threshold = threshold
         plausible = model.plausible_spans(batch, hidden, [1])  # Chemical only

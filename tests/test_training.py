@@ -17,6 +17,7 @@ from kogner.errors import InputFormatError, KognerError
 from kogner.evaluation import score_documents
 from kogner.index import EntityIndex
 from kogner.model import KoGNER, PredictedMention
+from kogner.model.modeling import boundary_loss
 from kogner.model.spans import LOWER, NO_CASE, TITLE
 from kogner.text import word_spans
 from kogner.training import (
@@ -89,8 +90,9 @@ def test_a_few_steps_reduce_the_loss_on_real_sentences(data_dir) -> None:
 
 def test_the_boundary_head_learns_where_gold_mentions_start_and_end(data_dir) -> None:
     """Boundary targets mark each gold span's first subword as a start and its last subword as
-    an end, scored at words' first / last subwords only; a few steps on real sentences then make
-    every gold span plausible at 0.3 while most other spans are pruned."""
+    an end, scored at words' first / last subwords only; L_boundary joins the loss without
+    reaching the encoder; trained on real sentences, the head makes every gold span plausible
+    at 0.3 while it prunes most other spans."""
     torch.manual_seed(0)
     docs = map_types(load_dataset("ncbi-disease", "train", data_dir)[:3], NCBI_TYPES)
     model = KoGNER.from_encoder(
@@ -111,20 +113,35 @@ def test_the_boundary_head_learns_where_gold_mentions_start_and_end(data_dir) ->
         assert set(targets[b, :, 1, 0].nonzero().flatten().tolist()) == ends
         assert set(mask[b, :, 0, 0].nonzero().flatten().tolist()) == set(chunk.word_first)
         assert set(mask[b, :, 1, 0].nonzero().flatten().tolist()) == set(chunk.word_last)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4)
-    model.train()
-    boundary_losses = []
-    for _ in range(8):
-        loss, terms = batch_loss(model, labelled, batch, allowed, None, 0.0)
-        loss.backward()
+    model.eval()  # no dropout: the passes below see the same activations (gradients still flow)
+    loss, terms = batch_loss(model, labelled, batch, allowed, None, 0.0)
+    assert loss.item() == pytest.approx(terms["loss_lang"] + terms["loss_boundary"], rel=1e-5)
+    alone = boundary_loss(model.boundary_logits(model.encode(batch)), targets, mask)
+    assert alone.item() == pytest.approx(terms["loss_boundary"], rel=1e-5)
+    loss.backward()
+    with_boundary = [p.grad.clone() for p in model.encoder.parameters() if p.grad is not None]
+    model.zero_grad()
+    model.train().eval()  # entering training drops the cached type vectors (and their used-up graph)
+    model.boundary_head, head = None, model.boundary_head
+    loss, _ = batch_loss(model, labelled, batch, allowed, None, 0.0)
+    loss.backward()
+    without = [p.grad.clone() for p in model.encoder.parameters() if p.grad is not None]
+    model.boundary_head = head
+    assert all(torch.equal(a, b) for a, b in zip(with_boundary, without, strict=True))  # detached
+    with torch.no_grad():
+        hidden = model.encode(batch)
+    optimizer = torch.optim.AdamW(head.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(60):
+        step = boundary_loss(model.boundary_logits(hidden), targets, mask)
+        step.backward()
         optimizer.step()
         optimizer.zero_grad()
-        boundary_losses.append(terms["loss_boundary"])
-    assert boundary_losses[-1] < 0.3 * boundary_losses[0]
-    model.eval()
+        losses.append(step.item())
+    assert losses[-1] < 0.3 * losses[0]
     model.config.boundary_threshold = 0.3
     with torch.no_grad():
-        plausible = model.plausible_spans(batch, model.encode(batch), [0])
+        plausible = model.plausible_spans(batch, hidden, [0])
     gold = labels[..., 0] > 0
     assert bool(plausible[gold].all()) and plausible.sum() < 0.2 * batch.span_mask.sum()
 

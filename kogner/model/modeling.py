@@ -108,10 +108,14 @@ class KoGNER(nn.Module):
             self.case_embedding = nn.Embedding(N_CASE_CLASSES, hidden, padding_idx=NO_CASE)
             nn.init.zeros_(self.case_embedding.weight)
         self.span_head = mlp(span_in, config.span_dim, config.dropout)
-        # Per subword and type: the logits of "a mention starts here" and "a mention ends here".
-        self.boundary_head = nn.Linear(hidden, 2 * len(config.types)) if config.boundary_head else None
         self.type_head = mlp(hidden, config.span_dim, config.dropout)
         self.student_projection = nn.Linear(config.span_dim, config.teacher_dim) if config.teacher_dim else None
+        # Per subword and type: the logits of "a mention starts here" and "a mention ends here".
+        # Initialized from a fork of the random state, so the rest of training draws what it
+        # would draw without it (and it learns from detached encoder output: the NER model is
+        # the one trained without a boundary head, bit for bit).
+        with torch.random.fork_rng(devices=[]):
+            self.boundary_head = nn.Linear(hidden, 2 * len(config.types)) if config.boundary_head else None
         self.index: EntityIndex | None = None
         self.inference_only = False
         self._type_cache: dict[tuple[str, ...], torch.Tensor] = {}
