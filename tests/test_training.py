@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -41,6 +43,12 @@ from kogner.training import (
 )
 
 NCBI_TYPES = dict.fromkeys(["SpecificDisease", "DiseaseClass", "Modifier", "CompositeMention"], "Disease")
+
+
+def quick_ncbi_run(data_dir: Path, **settings: Any) -> dict[str, Any]:
+    """TrainConfig settings (all but output_dir) of a small NCBI-disease run, ``settings`` on top."""
+    base = {"datasets": ["ncbi-disease"], "type_map": NCBI_TYPES, "data_dir": str(data_dir)}
+    return {**base, "max_subwords": 64, "max_span_width": 6, **settings}
 
 
 def test_train_config_from_toml_rejects_unknown_keys(tmp_path) -> None:
@@ -150,16 +158,7 @@ def test_the_boundary_threshold_is_the_highest_that_keeps_dev_f1(tmp_path, data_
     """Training ends by choosing the filter's threshold on dev: the saved one keeps dev F1 within
     the tolerance of scoring every span, and the next one tried (if any) does not."""
     config = TrainConfig(
-        output_dir=str(tmp_path),
-        datasets=["ncbi-disease"],
-        type_map=NCBI_TYPES,
-        data_dir=str(data_dir),
-        max_train_docs=40,
-        max_dev_docs=10,
-        epochs=2,
-        max_words=48,
-        max_subwords=96,
-        max_span_width=6,
+        output_dir=str(tmp_path), **quick_ncbi_run(data_dir, max_train_docs=40, max_dev_docs=10, epochs=2, max_words=48)
     )
     model_dir = train(config)
     (corpus,) = load_corpora(config)
@@ -348,18 +347,7 @@ def test_an_extra_document_file_adds_silver_data_without_any_bc5cdr_document(tmp
 
 
 def test_training_on_dev_keeps_the_decisions_of_the_train_only_run(tmp_path, data_dir) -> None:
-    common = dict(
-        datasets=["ncbi-disease"],
-        type_map=NCBI_TYPES,
-        data_dir=str(data_dir),
-        max_train_docs=1,
-        max_dev_docs=1,
-        epochs=1,
-        batch_size=8,
-        max_words=24,
-        max_subwords=64,
-        max_span_width=6,
-    )
+    common = quick_ncbi_run(data_dir, max_train_docs=1, max_dev_docs=1, epochs=1, batch_size=8, max_words=24)
     tuned_dir = train(TrainConfig(output_dir=str(tmp_path / "tuned"), **common))
     tuned = json.loads((tuned_dir / "config.json").read_text())
     tuned.update(threshold=0.35, abbreviation_consistency=not tuned["abbreviation_consistency"])
