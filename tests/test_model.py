@@ -140,7 +140,7 @@ def test_case_features_start_as_the_plain_model_then_tell_no_from_no_and_survive
     assert loaded.predict(texts, threshold=0.3, link=False) == before
 
 
-def test_a_malformed_link_types_entry_is_one_clear_error_naming_config_json(model, tmp_path) -> None:
+def test_a_malformed_link_types_or_boundary_threshold_is_one_clear_error_naming_config_json(model, tmp_path) -> None:
     path = model.save_pretrained(tmp_path / "m")
     config = json.loads((path / "config.json").read_text())
     config["link_types"] = {"Disease": ["Disease", "Phenotype"]}
@@ -149,6 +149,11 @@ def test_a_malformed_link_types_entry_is_one_clear_error_naming_config_json(mode
     config["link_types"] = {"Disease": "Disease"}  # a string, not a list: would split into letters
     (path / "config.json").write_text(json.dumps(config))
     with pytest.raises(InputFormatError, match=r"config\.json.*link_types\['Disease'\] must be a list"):
+        KoGNER.from_pretrained(path)
+    config["link_types"] = {}
+    config["boundary_threshold"] = 1.5  # would prune every span: no mention, and no error
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(InputFormatError, match=r"config\.json.*boundary_threshold must be in \[0, 1\), got 1\.5"):
         KoGNER.from_pretrained(path)
 
 

@@ -30,7 +30,8 @@ class KoGNERConfig(PretrainedConfig):
     ``case_features`` adds a learned vector per capitalization class (``kogner.model.spans.case_class``)
     to each subword's input embedding, so an uncased encoder still sees "NO" apart from "no".
     ``boundary_head`` adds a per-subword classifier of where a mention of each type may start and
-    end, trained beside L_lang; at inference only the spans whose first word may start and whose
+    end, trained beside L_lang on the encoder's detached output (so it leaves the NER model as
+    it would be without it); at inference only the spans whose first word may start and whose
     last word may end a mention (both probabilities at least ``boundary_threshold``, chosen on dev
     by training; 0 scores every span) go through the span head, a few percent of them.
     ``abbreviation_consistency`` makes each text's mentions agree with the abbreviations it
@@ -86,6 +87,8 @@ class KoGNERConfig(PretrainedConfig):
         self.kg_dictionary_types = list(kg_dictionary_types or [])
         self.case_features = case_features
         self.boundary_head = boundary_head
+        if not 0.0 <= boundary_threshold < 1.0:  # a probability; 1 or more would score no span at all
+            raise ValueError(f"boundary_threshold must be in [0, 1), got {boundary_threshold!r}")
         self.boundary_threshold = boundary_threshold
         self.dropout = dropout
         self.tau = tau
