@@ -588,16 +588,11 @@ def choose_boundary_threshold(model_dir: Path, corpora: Sequence[Corpus], batch_
     """Set the saved model's ``boundary_threshold``: the highest of ``BOUNDARY_THRESHOLDS`` (tried
     in order, up to the first that fails) at which the mean dev F1, at the model's decisions,
     stays within ``BOUNDARY_TOLERANCE`` of scoring every span. Returns the F1 per threshold."""
-    from kogner.evaluation import score_documents
-
     model = KoGNER.from_pretrained(model_dir, load_index=False)
 
     def dev_f1(threshold: float) -> float:
         model.config.boundary_threshold = threshold
-        scores = []
-        for corpus in corpora:
-            predicted = model.predict([d.text for d in corpus.dev], corpus.types, batch_size=batch_size, link=False)
-            scores.append(score_documents(corpus.dev, to_documents(corpus.dev, predicted))["ner"]["f1"])
+        scores = [evaluate_model(model, c.dev, c.types, batch_size=batch_size)["ner"]["f1"] for c in corpora]
         return sum(scores) / len(scores)
 
     f1 = {"0.0": dev_f1(0.0)}

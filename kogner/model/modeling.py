@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -260,8 +261,8 @@ class KoGNER(nn.Module):
         """(batch, spans) bool: the valid spans whose first word may start and whose last word
         may end a mention of one of the model types ``type_ids`` (both boundary probabilities at
         least ``config.boundary_threshold``)."""
-        threshold = torch.tensor(self.config.boundary_threshold)
-        cut = float(torch.logit(threshold)) if self.config.boundary_threshold > 0 else -float("inf")
+        threshold = self.config.boundary_threshold
+        cut = math.log(threshold / (1 - threshold)) if threshold > 0 else -math.inf  # the threshold's logit
         possible = self.boundary_logits(hidden)[..., list(type_ids)] >= cut  # (B, T, 2, K)
         chunk = torch.arange(hidden.size(0), device=hidden.device).unsqueeze(1)
         starts = possible[:, :, 0][chunk, batch.span_first]  # (B, S, K)
