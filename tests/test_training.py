@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from kogner.abbreviations import find_abbreviations
 from kogner.corpora import write_corpus
@@ -152,6 +153,22 @@ def test_the_boundary_head_learns_where_gold_mentions_start_and_end(data_dir) ->
         plausible = model.plausible_spans(batch, hidden, [0])
     gold = labels[..., 0] > 0
     assert bool(plausible[gold].all()) and plausible.sum() < 0.2 * batch.span_mask.sum()
+
+
+def test_a_boundary_head_leaves_the_trained_ner_model_bit_for_bit_unchanged(tmp_path, data_dir) -> None:
+    """The same seeded run with and without a boundary head trains the same NER weights: the
+    head draws its init from a forked random state, learns from detached encoder output and
+    has its gradients clipped apart (joint clipping would rescale the NER model's steps)."""
+    weights = {}
+    for boundary_head in (False, True):
+        settings = quick_ncbi_run(data_dir, max_train_docs=4, max_dev_docs=1, epochs=1, max_words=32)
+        model_dir = train(
+            TrainConfig(output_dir=str(tmp_path / str(boundary_head)), boundary_head=boundary_head, **settings)
+        )
+        weights[boundary_head] = load_file(model_dir / "model.safetensors")
+    head = {name for name in weights[True] if name.startswith("boundary_head.")}
+    assert head and set(weights[True]) - head == set(weights[False])
+    assert all(torch.equal(weights[True][name], tensor) for name, tensor in weights[False].items())
 
 
 def test_the_boundary_threshold_is_the_highest_that_keeps_dev_f1(tmp_path, data_dir) -> None:
