@@ -254,6 +254,28 @@ def test_an_unknown_alias_encoder_is_refused_before_any_work(index_dir: Path, tm
     assert not (tmp_path / "index").exists()
 
 
+def test_one_link_per_mention_reads_one_neighbour_the_best_of_several(
+    index: EntityIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """k = 1 without a namespace filter searches a single neighbour (each alias searched has an
+    entity of the allowed types) and finds the best of what k = 5 finds; a namespace filter,
+    which can reject that neighbour, still reads many."""
+    index = EntityIndex(index.path, encoder=index.encoder)  # a fresh neighbour cache
+    fetched: list[int] = []
+    neighbours = index._alias_neighbours
+    monkeypatch.setattr(index, "_alias_neighbours", lambda requests, n: fetched.append(n) or neighbours(requests, n))
+    texts = [f"{name} wall" for name in sorted(set(index.names))[:60]]  # no exact alias
+    types = [["Disease"], ["Anatomy"], None] * 20
+    one = index.lookup_each(texts, types, k=1)
+    five = EntityIndex(index.path, encoder=index.encoder).lookup_each(texts, types, k=5)
+    assert fetched == [1]
+    assert all(len(links) == 1 for links in one)
+    assert [links[0].score for links in one] == pytest.approx([links[0].score for links in five], abs=1e-6)
+    assert [links[0].type for links in one[:2]] == ["Disease", "Anatomy"]
+    index.lookup_each(texts[:3], types[:3], k=1, namespaces=["MESH"])
+    assert fetched[-1] > 1
+
+
 def test_typed_lookup_finds_the_nearest_alias_of_its_types_however_far(contextual_index: EntityIndex) -> None:
     """A Disease lookup of vessel names: their nearest aliases are vessels, and each still links to
     the Disease alias nearest it over the whole index (exhaustive search, float32)."""
