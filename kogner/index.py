@@ -476,18 +476,18 @@ class EntityIndex:
         ]
         # Alias embeddings only for mentions the dictionary left short of k entities. An exact
         # alias index is searched among the aliases of the types each mention allows; other
-        # indexes whole, reading 4x as many neighbours to filter, as for namespaces. With k = 1
-        # and nothing to filter, the nearest alias is the answer (each alias searched has an
-        # entity every request accepts): one neighbour, not 32 (a third of linking's time in
-        # the Beam job; bench/RESULTS.md, annotate section).
+        # indexes whole, reading 4x as many neighbours to filter, as for namespaces.
         short = [i for i, links in enumerate(results) if len(links) < k and keep_of[i] is not None]
         if short:
             by_type = is_exact_cpu_index(self.alias_index)
             requests = [(normalized[i], frozenset(types[i]) if by_type and types[i] else None) for i in short]
             filtered = wanted is not None or (not by_type and any(types[i] is not None for i in short))
-            fetch = (
-                1 if k == 1 and not filtered else min(self.alias_index.ntotal, max(32, 8 * k) * (4 if filtered else 1))
-            )
+            if k == 1 and not filtered:
+                # Every alias searched has an entity each request accepts: the nearest is the
+                # answer (one neighbour, not 32: a third of linking's time in the Beam job).
+                fetch = 1
+            else:
+                fetch = min(self.alias_index.ntotal, max(32, 8 * k) * (4 if filtered else 1))
             found = self._alias_neighbours(requests, fetch)
             for i, request in zip(short, requests, strict=True):
                 scores, alias_rows = found[request]
