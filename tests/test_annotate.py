@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 from pathlib import Path
 
 import pytest
 from apache_beam.io.filesystems import FileSystems
+from transformers import AutoTokenizer
 
 from kogner.corpora import read_corpus
 from kogner.documents import Document
-from kogner.model import PredictedMention
+from kogner.encoder import resolve_encoder
+from kogner.model import KoGNERConfig, PredictedMention
+from kogner.model.predictor import length_sorted
+from kogner.model.spans import inference_chunks
 from kogner.text import word_spans
 from pipelines import shards
-from pipelines.annotate import BatchByLength, _merge
+from pipelines.annotate import BATCHES_PER_GROUP, BatchByLength, _merge
 from pipelines.io import DeadLetter, guess_format, iter_shard, shard_name
 from pipelines.shards import find_shards
 from pipelines.windows import document_windows, merge_windows, to_document_offsets, word_count
@@ -122,6 +127,33 @@ def test_batches_hold_windows_of_similar_length_from_a_bounded_buffer(document: 
     for start in range(0, len(windows) - len(windows) % 6, 6):  # each full buffer is sorted by length
         sizes = [word_count(w) for b in batches[start // 3 : start // 3 + 2] for w in b]
         assert sizes == sorted(sizes)
+
+
+def test_job_batches_pad_little_more_than_batches_sorted_over_all_windows(data_dir: Path) -> None:
+    """BatchByLength's groups, cut into batches by subword count as ``predict`` cuts them, pad
+    at most 1% more subwords than batches sorted over all of a shard's windows at once."""
+    tokenizer, config = AutoTokenizer.from_pretrained(resolve_encoder(None)), KoGNERConfig()
+    documents = [d for split in ("train", "devel") for d in read_corpus(data_dir / f"ner/BC5CDR/pubtator/{split}.txt")]
+    windows = [
+        window
+        for n, document in enumerate(documents)
+        for window in document_windows(("s", n), document, config.window_words, config.window_overlap)
+    ]
+    random.Random(0).shuffle(windows)  # in the order the job's Reshuffle leaves them
+    batch_size = 32
+
+    def padded_subwords(group: list) -> int:
+        chunks = inference_chunks(
+            tokenizer, [w.text for w in group], config.window_words, config.window_overlap, config.max_subwords
+        )
+        return sum(len(b) * max(len(chunks[i].input_ids) for i in b) for b in length_sorted(chunks, batch_size))
+
+    batcher = BatchByLength(batch_size * BATCHES_PER_GROUP)
+    batcher.start_bundle()
+    groups = [group for window in windows for group in batcher.process(window)]
+    groups += [value.value for value in batcher.finish_bundle()]
+    assert len(windows) > 2000 and len(groups) > 1
+    assert sum(padded_subwords(group) for group in groups) <= 1.01 * padded_subwords(windows)
 
 
 def test_object_store_commit_moves_files_with_the_manifest_last(tmp_path: Path, monkeypatch) -> None:

@@ -24,6 +24,13 @@ def text_chunks(model: KoGNER, texts: Sequence[str]) -> list[Chunk]:
     )
 
 
+def length_sorted(chunks: Sequence[Chunk], batch_size: int) -> list[list[int]]:
+    """Positions of ``chunks`` in batches of ``batch_size``, sorted by subword count (the
+    least padding)."""
+    order = sorted(range(len(chunks)), key=lambda i: len(chunks[i].input_ids))
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
 def batches(
     model: KoGNER,
     chunks: Sequence[Chunk],
@@ -32,10 +39,7 @@ def batches(
     progress: bool = False,
 ) -> Iterator[tuple[list[int], SpanBatch]]:
     """(chunk positions, batch on the model's device), chunks of similar length together."""
-    order = sorted(range(len(chunks)), key=lambda i: len(chunks[i].input_ids))
-    starts = range(0, len(order), batch_size)
-    for start in tqdm(starts, desc="predicting", unit="batch", disable=not progress):
-        positions = order[start : start + batch_size]
+    for positions in tqdm(length_sorted(chunks, batch_size), desc="predicting", unit="batch", disable=not progress):
         yield (
             positions,
             model.collate([chunks[i] for i in positions], None if spans is None else [spans[i] for i in positions]),
