@@ -63,6 +63,7 @@ def run_one(name: str, lambda_dist: float, seed: int, args: argparse.Namespace, 
         encoder_lr=args.encoder_lr,
         head_lr=args.head_lr,
         pos_weight=args.pos_weight,
+        adversarial_epsilon=args.adversarial_epsilon,
         freeze_word_embeddings=not args.train_word_embeddings,
         lambda_dist=lambda_dist,
         index_dir=args.index_dir,
@@ -230,6 +231,12 @@ def main() -> None:
     parser.add_argument("--head-lr", type=float, default=TrainConfig.head_lr, help="span/type heads' peak lr")
     parser.add_argument(
         "--pos-weight", type=float, default=TrainConfig.pos_weight, help="L_lang's weight on gold (span, type) pairs"
+    )
+    parser.add_argument(
+        "--adversarial-epsilon",
+        type=float,
+        default=TrainConfig.adversarial_epsilon,
+        help="FGM: also train on input embeddings moved this far against the model (0 = off)",
     )
     parser.add_argument(
         "--train-word-embeddings", action="store_true", help="fine-tune the encoder's word embeddings too"

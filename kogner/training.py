@@ -79,6 +79,7 @@ class TrainConfig:
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
     pos_weight: float = 5.0
+    adversarial_epsilon: float = 0.0  # FGM on the input embeddings (training_step); 0 = off
     lambda_dist: float = 0.0
     index_dir: str | None = None
     kg_dictionary: bool = True  # span features from the index's KG aliases (kogner.model.dictionary)
@@ -334,10 +335,12 @@ def batch_loss(
     allowed: torch.Tensor,
     teacher: torch.Tensor | None,
     lambda_dist: float,
+    embedded: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """L = L_lang + λ·L_dist (+ L_boundary with a boundary head) of one batch, and each term
-    as a float; ``allowed[b]`` masks the types of chunk b's corpus."""
-    hidden = model.encode(batch)
+    as a float; ``allowed[b]`` masks the types of chunk b's corpus; ``embedded``: the
+    encoder's input embeddings, when not the batch's own (``KoGNER.embed``)."""
+    hidden = model.encode(batch, embedded)
     span_vectors = model.span_output(model.span_hidden(batch, hidden))
     logits = model.scores(span_vectors, model.type_vectors(model.types))
     labels = torch.zeros_like(logits)
@@ -562,8 +565,7 @@ def run_epoch(
         batch_chunks = [chunks[i] for i in positions]
         batch = model.collate(batch_chunks)
         batch_allowed = torch.stack([allowed[c.group] for c in batch_chunks])
-        loss, terms = batch_loss(model, batch_chunks, batch, batch_allowed, teacher, config.lambda_dist)
-        (loss / config.grad_accumulation).backward()
+        terms = training_step(model, batch_chunks, batch, batch_allowed, teacher, config)
         if step % config.grad_accumulation == 0 or step == len(batches):
             for group in clipping_groups(model):  # the boundary head apart: its gradients leave the rest unscaled
                 torch.nn.utils.clip_grad_norm_(group, config.max_grad_norm)
@@ -574,6 +576,39 @@ def run_epoch(
             totals[key] = totals.get(key, 0.0) + value
         progress.set_postfix(loss=f"{totals['loss'] / step:.4f}")
     return {key: round(value / max(1, len(batches)), 6) for key, value in totals.items()}
+
+
+def training_step(
+    model: KoGNER,
+    chunks: Sequence[Chunk],
+    batch: SpanBatch,
+    allowed: torch.Tensor,
+    teacher: torch.Tensor | None,
+    config: TrainConfig,
+) -> dict[str, float]:
+    """Backpropagates one batch's loss (its share of an accumulated step); returns its terms.
+
+    With ``config.adversarial_epsilon`` > 0 (FGM; Miyato et al., ICLR 2017) it also
+    backpropagates the loss at the input embeddings moved by ε·g/‖g‖, g their gradient: of
+    all moves of length ε, the one that raises the loss most to first order. Training on both
+    makes the model robust to small changes of its inputs; it costs a second forward and
+    backward pass (bench/RESULTS.md, NER)."""
+    scale = 1 / config.grad_accumulation
+    if config.adversarial_epsilon <= 0:
+        loss, terms = batch_loss(model, chunks, batch, allowed, teacher, config.lambda_dist)
+        (loss * scale).backward()
+        return terms
+    embedded = model.embed(batch)
+    if not embedded.requires_grad:  # frozen word embeddings and no case embedding
+        embedded.requires_grad_()
+    embedded.retain_grad()
+    loss, terms = batch_loss(model, chunks, batch, allowed, teacher, config.lambda_dist, embedded)
+    (loss * scale).backward()
+    gradient = embedded.grad
+    shift = config.adversarial_epsilon * gradient / (gradient.norm() + 1e-12)
+    adversarial, _ = batch_loss(model, chunks, batch, allowed, teacher, config.lambda_dist, model.embed(batch) + shift)
+    (adversarial * scale).backward()
+    return {**terms, "loss_adversarial": float(adversarial.detach())}
 
 
 def clipping_groups(model: KoGNER) -> list[list[torch.nn.Parameter]]:

@@ -40,6 +40,7 @@ from kogner.training import (
     map_types,
     to_documents,
     train,
+    training_step,
     tune_decisions,
 )
 
@@ -73,7 +74,8 @@ def test_training_reads_bc5cdr_sentences_in_their_abstracts_when_asked(data_dir)
     assert all(len(d.passages) == 1 for d in by_sentence.train) and len(by_sentence.dev) == 4581
 
 
-def test_a_few_steps_reduce_the_loss_on_real_sentences(data_dir) -> None:
+@pytest.mark.parametrize("epsilon", [0.0, 1.0])
+def test_a_few_steps_reduce_the_loss_on_real_sentences(data_dir, epsilon) -> None:
     torch.manual_seed(0)
     docs = map_types(load_dataset("ncbi-disease", "train", data_dir)[:2], NCBI_TYPES)
     model = KoGNER.from_encoder(None, ["Disease"], max_span_width=8, max_subwords=64, window_words=24)
@@ -88,13 +90,38 @@ def test_a_few_steps_reduce_the_loss_on_real_sentences(data_dir) -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4)
     model.train()
     losses = []
+    config = TrainConfig(output_dir="unused", adversarial_epsilon=epsilon)
     for _ in range(5):
-        loss, _ = batch_loss(model, labelled, batch, allowed, None, 0.0)
-        loss.backward()
+        losses.append(training_step(model, labelled, batch, allowed, None, config)["loss"])
         optimizer.step()
         optimizer.zero_grad()
-        losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_adversarial_training_adds_the_loss_at_embeddings_moved_to_raise_it(data_dir) -> None:
+    torch.manual_seed(0)
+    docs = map_types(load_dataset("ncbi-disease", "train", data_dir)[:2], NCBI_TYPES)
+    model = KoGNER.from_encoder(None, ["Disease"], max_span_width=8, max_subwords=64, window_words=24)
+    labelled = [c for c in build_chunks(model, Corpus("ncbi", docs, [], ["Disease"])) if c.gold][:4]
+    batch = model.collate(labelled)
+    allowed = torch.ones(len(labelled), 1, dtype=torch.bool)
+    config = TrainConfig(output_dir="unused")
+    make_optimizer(model, config)  # freezes the word embeddings
+    model.train()
+    for module in model.modules():  # no dropout: the passes differ only by the move of the embeddings
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    clean = training_step(model, labelled, batch, allowed, None, config)
+    clean_gradient = model.span_head[0].weight.grad.clone()
+    losses = []
+    for epsilon in (1.0, 4.0):
+        model.zero_grad()
+        terms = training_step(model, labelled, batch, allowed, None, replace(config, adversarial_epsilon=epsilon))
+        assert terms["loss"] == pytest.approx(clean["loss"], rel=1e-5)
+        losses.append(terms["loss_adversarial"])
+    assert clean["loss"] < losses[0] < losses[1]  # a move along the gradient raises the loss, more when longer
+    assert not torch.allclose(model.span_head[0].weight.grad, clean_gradient)  # both losses' gradients
+    assert model.encoder.get_input_embeddings().weight.grad is None  # frozen: no gradient, no move of its own
 
 
 def test_the_boundary_head_learns_where_gold_mentions_start_and_end(data_dir) -> None:

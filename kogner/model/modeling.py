@@ -244,10 +244,11 @@ class KoGNER(nn.Module):
         pad_id = self.tokenizer.pad_token_id or 0
         return collate(chunks, self.config.max_span_width, pad_id, spans, self.dictionary).to(self.device)
 
-    def encode(self, batch: SpanBatch) -> torch.Tensor:
-        """(batch, subwords, hidden): the encoder's output under the device's autocast."""
+    def encode(self, batch: SpanBatch, embedded: torch.Tensor | None = None) -> torch.Tensor:
+        """(batch, subwords, hidden): the encoder's output under the device's autocast, from
+        ``embedded`` inputs when given (default: ``embed(batch)``)."""
         with autocast(self.device):
-            return self.token_vectors(batch)
+            return self.token_vectors(batch, embedded)
 
     def boundary_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """(batch, subwords, 2, types): start and end logits of each subword for each model type."""
@@ -349,11 +350,17 @@ class KoGNER(nn.Module):
         # (batch, spans, 2·span_dim) tensor for its output costs about as much as the GELU itself.
         return torch.ops.aten.gelu_(summed)
 
-    def token_vectors(self, batch: SpanBatch) -> torch.Tensor:
-        """(batch, subwords, hidden): the encoder's output, its inputs cased when ``case_features``."""
-        if self.case_embedding is None:
+    def embed(self, batch: SpanBatch) -> torch.Tensor:
+        """(batch, subwords, hidden): the encoder's input embeddings, cased when ``case_features``."""
+        embedded = self.encoder.get_input_embeddings()(batch.input_ids)
+        return embedded if self.case_embedding is None else embedded + self.case_embedding(batch.case_ids)
+
+    def token_vectors(self, batch: SpanBatch, embedded: torch.Tensor | None = None) -> torch.Tensor:
+        """(batch, subwords, hidden): the encoder's output from ``embedded`` (default: ``embed(batch)``)."""
+        if embedded is None and self.case_embedding is None:
             return self.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
-        embedded = self.encoder.get_input_embeddings()(batch.input_ids) + self.case_embedding(batch.case_ids)
+        if embedded is None:
+            embedded = self.embed(batch)
         return self.encoder(inputs_embeds=embedded, attention_mask=batch.attention_mask).last_hidden_state
 
     def span_output(self, span_hidden: torch.Tensor) -> torch.Tensor:
