@@ -203,7 +203,7 @@ class BatchByLength(beam.DoFn):
     text). The model handler cuts each group into batches by subword count: windows of equal
     word count still differ by up to 2x in subwords. Padded subwords against the fewest
     possible (batches sorted by subword count over all windows): 1.24x in batches sorted by
-    words alone (NCBI-disease train); over the benchmark's 18,299 windows shared by 2
+    words alone (NCBI-disease train); over 18,299 windows of the benchmark's corpora shared by 2
     workers, 1.045x in groups of 8 batches re-sorted by subwords, 1.010x in groups of 64
     (``BATCHES_PER_GROUP``)."""
 
