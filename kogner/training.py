@@ -108,6 +108,13 @@ class TrainConfig:
             raise InputFormatError(path, None, f"unknown keys {unknown}; known: {sorted(known)}")
         if "output_dir" not in data:
             raise InputFormatError(path, None, "output_dir is required")
+        for f in fields(cls):  # numbers checked here, not as a TypeError deep inside training
+            number = {"int": int, "int | None": int, "float": (int, float)}.get(str(f.type))
+            value = data.get(f.name)
+            if number and value is not None:
+                if isinstance(value, bool) or not isinstance(value, number) or not math.isfinite(value):
+                    kind = "an integer" if number is int else "a finite number"
+                    raise InputFormatError(path, None, f"{f.name} must be {kind}, got {value!r}")
         return cls(**data)
 
 

@@ -64,6 +64,23 @@ def test_train_config_from_toml_rejects_unknown_keys(tmp_path) -> None:
         TrainConfig.from_toml(bad)
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('adversarial_epsilon = "1.0"', "adversarial_epsilon must be a finite number, got '1.0'"),
+        ("adversarial_epsilon = nan", "adversarial_epsilon must be a finite number"),
+        ("epochs = 2.5", "epochs must be an integer, got 2.5"),
+        ("lambda_dist = true", "lambda_dist must be a finite number, got True"),
+    ],
+)
+def test_train_config_from_toml_names_the_key_of_a_value_that_is_not_a_number(tmp_path, line, message) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(f'output_dir = "out"\n{line}\n')
+    with pytest.raises(InputFormatError, match=message) as raised:
+        TrainConfig.from_toml(path)
+    assert str(path) in str(raised.value)
+
+
 def test_training_reads_bc5cdr_sentences_in_their_abstracts_when_asked(data_dir) -> None:
     config = TrainConfig(output_dir="unused", datasets=["bc5cdr-chem"], data_dir=str(data_dir), max_train_docs=3)
     (by_sentence,) = load_corpora(config)
