@@ -96,6 +96,23 @@ class TrainConfig:
     device: str | None = None
     eval_batch_size: int = 32
 
+    def __post_init__(self) -> None:
+        """A number out of its range fails here, naming the setting, not deep inside training."""
+        counts = ("max_span_width", "max_words", "max_subwords", "span_dim", "epochs", "batch_size")
+        counts += ("grad_accumulation", "patience", "max_train_docs", "max_dev_docs", "eval_batch_size")
+        rates = ("encoder_lr", "head_lr", "weight_decay", "adversarial_epsilon", "lambda_dist")
+        rules: list[tuple[Sequence[str], Callable[[float], bool], str]] = [
+            (counts, lambda value: value >= 1, "at least 1"),
+            (rates, lambda value: value >= 0, "≥ 0"),
+            (("max_grad_norm", "pos_weight"), lambda value: value > 0, "> 0"),
+            (("warmup_ratio",), lambda value: 0 <= value <= 1, "between 0 and 1"),
+        ]
+        for names, allowed, rule in rules:
+            for name in names:
+                value = getattr(self, name)
+                if value is not None and not allowed(value):
+                    raise ValueError(f"{name} must be {rule}, got {value!r}")
+
     @classmethod
     def from_toml(cls, path: str | Path) -> TrainConfig:
         try:
@@ -115,7 +132,10 @@ class TrainConfig:
                 if isinstance(value, bool) or not isinstance(value, number) or not math.isfinite(value):
                     kind = "an integer" if number is int else "a finite number"
                     raise InputFormatError(path, None, f"{f.name} must be {kind}, got {value!r}")
-        return cls(**data)
+        try:
+            return cls(**data)
+        except ValueError as error:  # a number out of range (__post_init__)
+            raise InputFormatError(path, None, str(error)) from error
 
 
 @dataclass

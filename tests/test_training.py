@@ -71,9 +71,13 @@ def test_train_config_from_toml_rejects_unknown_keys(tmp_path) -> None:
         ("adversarial_epsilon = nan", "adversarial_epsilon must be a finite number"),
         ("epochs = 2.5", "epochs must be an integer, got 2.5"),
         ("lambda_dist = true", "lambda_dist must be a finite number, got True"),
+        ("adversarial_epsilon = -1.0", "adversarial_epsilon must be ≥ 0, got -1.0"),
+        ("batch_size = 0", "batch_size must be at least 1, got 0"),
+        ("max_grad_norm = 0", "max_grad_norm must be > 0, got 0"),
+        ("warmup_ratio = 1.5", "warmup_ratio must be between 0 and 1, got 1.5"),
     ],
 )
-def test_train_config_from_toml_names_the_key_of_a_value_that_is_not_a_number(tmp_path, line, message) -> None:
+def test_train_config_from_toml_names_the_key_of_a_bad_number(tmp_path, line, message) -> None:
     path = tmp_path / "config.toml"
     path.write_text(f'output_dir = "out"\n{line}\n')
     with pytest.raises(InputFormatError, match=message) as raised:
