@@ -16,3 +16,7 @@ class InputFormatError(KognerError):
         self.reason = message
         location = f"{self.path}:{record}" if record is not None else self.path
         super().__init__(f"{location}: {message}")
+
+
+class OptionError(KognerError):
+    """An option outside the values it accepts (a batch size of 0): names the option."""

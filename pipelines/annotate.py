@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -35,6 +36,7 @@ from apache_beam.utils.shared import Shared
 from apache_beam.utils.windowed_value import WindowedValue
 
 from kogner.documents import Document
+from kogner.errors import KognerError, OptionError
 from kogner.model import PredictedMention
 from kogner.model.decoding import harmonize_abbreviations
 from pipelines import shards as shard_io
@@ -473,16 +475,28 @@ def settings_from_args(args: argparse.Namespace, options: PipelineOptions) -> Se
     formats = tuple(f for f in args.formats.split(",") if f and f != "parquet")
     unknown = set(formats) - set(DOCUMENT_FORMATS)
     if unknown:
-        raise ValueError(
+        raise OptionError(
             f"unknown output formats {sorted(unknown)}; choose from parquet, {', '.join(DOCUMENT_FORMATS)}"
         )
+    window_words = args.window_words if args.window_words is not None else int(config.get("window_words", 128))
+    overlap = args.window_overlap if args.window_overlap is not None else int(config.get("window_overlap", 16))
+    checks = [
+        (args.batch_size >= 1, f"--batch_size must be at least 1, got {args.batch_size}"),
+        (window_words >= 1, f"--window_words must be at least 1, got {window_words}"),
+        (0 <= overlap < window_words, f"--window_overlap must be ≥ 0, < --window_words {window_words}, got {overlap}"),
+        (args.threshold is None or 0 <= args.threshold <= 1, f"--threshold must be in [0, 1], got {args.threshold}"),
+        (args.torch_threads >= -1, f"--torch_threads must be -1 (cores / workers) or more, got {args.torch_threads}"),
+    ]
+    for holds, message in checks:
+        if not holds:
+            raise OptionError(message)
     return Settings(
         model_dir=args.model,
         output_dir=args.output,
         run_id=args.run_id or f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
         model_version=str(config.get("model_version") or ""),
-        window_words=args.window_words or int(config.get("window_words", 128)),
-        window_overlap=args.window_overlap or int(config.get("window_overlap", 16)),
+        window_words=window_words,
+        window_overlap=overlap,
         decoding=str(config.get("decoding", "greedy")),
         abbreviation_consistency=bool(config.get("abbreviation_consistency", False)),
         batch_size=args.batch_size,
@@ -564,4 +578,7 @@ def annotate_shard(
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run()
+    try:
+        run()
+    except KognerError as error:  # a bad option or input named in one line, not a traceback
+        sys.exit(f"pipelines.annotate: error: {error}")

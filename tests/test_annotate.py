@@ -6,6 +6,8 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,12 +17,13 @@ from transformers import AutoTokenizer
 from kogner.corpora import read_corpus
 from kogner.documents import Document
 from kogner.encoder import resolve_encoder
+from kogner.errors import OptionError
 from kogner.model import KoGNERConfig, PredictedMention
 from kogner.model.predictor import length_sorted
 from kogner.model.spans import inference_chunks
 from kogner.text import word_spans
 from pipelines import shards
-from pipelines.annotate import BATCHES_PER_GROUP, BatchByLength, _merge
+from pipelines.annotate import BATCHES_PER_GROUP, BatchByLength, _merge, run
 from pipelines.io import DeadLetter, guess_format, iter_shard, shard_name
 from pipelines.shards import find_shards
 from pipelines.windows import document_windows, merge_windows, to_document_offsets, word_count
@@ -173,3 +176,36 @@ def test_object_store_commit_moves_files_with_the_manifest_last(tmp_path: Path, 
     shards.commit(str(staging), str(final), ["mentions.parquet", "manifest.json", "dead_letter.parquet"])
     assert renamed[-1] == "manifest.json" and sorted(renamed) == sorted(p.name for p in final.iterdir())
     assert not list(staging.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--batch_size", "0"], "--batch_size must be at least 1, got 0"),
+        (["--window_overlap", "64"], "--window_overlap must be ≥ 0, < --window_words 64, got 64"),
+        (["--window_words", "8", "--window_overlap", "-1"], "--window_overlap must be ≥ 0, < --window_words 8"),
+        (["--threshold", "2"], "--threshold must be in \\[0, 1\\], got 2.0"),
+        (["--formats", "parquet,csv"], "unknown output formats \\['csv'\\]"),
+    ],
+)
+def test_an_option_out_of_range_is_named_before_the_job_starts(tmp_path: Path, options, message) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"window_words": 64, "window_overlap": 16}))
+    argv = ["--input", str(tmp_path / "missing.jsonl"), "--model", str(model), "--output", str(tmp_path / "out")]
+    with pytest.raises(OptionError, match=message):
+        run([*argv, *options])
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_command_line_reports_a_bad_option_in_one_line(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    argv = ["--input", str(tmp_path / "x.jsonl"), "--model", str(model), "--output", str(tmp_path / "out")]
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.annotate", *argv, "--batch_size", "0"], capture_output=True, text=True
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == "pipelines.annotate: error: --batch_size must be at least 1, got 0"
+    assert "Traceback" not in done.stderr
