@@ -1,4 +1,4 @@
-"""The CLI end to end on a real slice: train (tiny profile), resume, evaluate, annotate."""
+"""The CLI end to end on a real slice: train (tiny profile), resume, evaluate, annotate; bad numbers."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import io
 import json
 import sys
 
+import pytest
 import torch
 
 from kogner.cli import main
@@ -55,3 +56,19 @@ def test_train_evaluate_annotate(tmp_path, data_dir, capsys, monkeypatch) -> Non
     assert first["mentions"] and all(m["type"] == "Disease" for m in first["mentions"])
 
     assert main(["evaluate", str(out / "model"), "--dataset", "bc2gm", "--data-dir", str(data_dir)]) == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["annotate", "MODEL", "-", "--batch-size", "0"], "argument --batch-size: must be at least 1, got 0"),
+        (["annotate", "MODEL", "-", "--threshold", "1.5"], "argument --threshold: must be in [0, 1], got 1.5"),
+        (["evaluate", "MODEL", "--dataset", "bc5cdr", "--limit", "-3"], "argument --limit: must be at least 1, got -3"),
+        (["link", "INDEX", "aspirin", "-k", "0"], "argument -k: must be at least 1, got 0"),
+    ],
+)
+def test_a_number_out_of_range_is_a_usage_error_naming_the_option(capsys, argv, message) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.strip().endswith(message)

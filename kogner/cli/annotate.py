@@ -7,6 +7,7 @@ import argparse
 import sys
 from collections.abc import Iterator
 
+from kogner.cli import positive_int, probability
 from kogner.documents import Document
 
 FORMATS = {"jsonl": "jsonl", "pubtator": "pubtator", "bioc": "bioc-xml"}
@@ -20,8 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--input-format", help="format of the input files (default: guessed)")
     parser.add_argument("--output", help="output file (default: stdout)")
     parser.add_argument("--types", help="comma-separated entity types (default: the model's)")
-    parser.add_argument("--threshold", type=float)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--threshold", type=probability)
+    parser.add_argument("--batch-size", type=positive_int, default=16)
     parser.add_argument("--no-link", action="store_true", help="do not link mentions to KG entities")
     parser.set_defaults(func=run)
 

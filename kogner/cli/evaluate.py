@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from kogner.cli import positive_int
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("evaluate", help="score a KoGNER model on a registry dataset")
@@ -12,8 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dataset", required=True, help="registry dataset name, e.g. ncbi-disease")
     parser.add_argument("--split", default="test")
     parser.add_argument("--data-dir", help="data directory (default: $KOGNER_DATA_DIR or ../shared/data)")
-    parser.add_argument("--limit", type=int, help="score only the first N documents")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--limit", type=positive_int, help="score only the first N documents")
+    parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument(
         "--whole-documents",
         action="store_true",

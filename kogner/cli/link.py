@@ -8,6 +8,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from kogner.cli import positive_int
 from kogner.index import EntityIndex
 
 
@@ -15,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("link", help="link mention texts to KG entities (JSON)")
     parser.add_argument("index_dir")
     parser.add_argument("mentions", nargs="+")
-    parser.add_argument("-k", type=int, default=5, help="candidates per mention")
+    parser.add_argument("-k", type=positive_int, default=5, help="candidates per mention")
     parser.add_argument("--type", dest="types", action="append", help="keep only entities of this type (repeatable)")
     parser.add_argument(
         "--namespace", dest="namespaces", action="append", help="keep only entities with an id of this prefix"
