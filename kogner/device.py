@@ -11,11 +11,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import torch
 
 CPU_PRECISIONS = ("auto", "fp32", "bf16")
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 
 def pick_device(requested: str | None = None) -> torch.device:
@@ -61,3 +65,15 @@ def autocast(device: torch.device, cpu: bool = True) -> Iterator[None]:
         return
     with torch.autocast(device_type=device.type, dtype=dtype):
         yield
+
+
+def map_in_threads(function: Callable[[Item], Result], items: Iterable[Item], torch_threads: int) -> list[Result]:
+    """``function`` of each of ``items``, each in a thread of its own in which PyTorch uses
+    ``torch_threads`` cores; the results in order. PyTorch's thread count is kept per thread
+    (OpenMP's): the caller's own count stays as it was, and is again the default of new threads."""
+    items = list(items)
+    caller = torch.get_num_threads()
+    with ThreadPoolExecutor(len(items), initializer=torch.set_num_threads, initargs=(torch_threads,)) as pool:
+        results = list(pool.map(function, items))
+    torch.set_num_threads(caller)
+    return results

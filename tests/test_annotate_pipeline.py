@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import threading
 from pathlib import Path
 from unittest.mock import patch
 
@@ -52,24 +53,37 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return model.save_pretrained(root / "kogner")
 
 
-def test_handler_runs_a_group_in_batches_of_similar_subword_count(tiny_model: Path, data_dir: Path) -> None:
+@pytest.mark.parametrize("threads", [1, 2])
+def test_handler_runs_a_group_in_batches_of_similar_subword_count(tiny_model: Path, data_dir: Path, threads) -> None:
+    """With more than one thread on CPU, each inference thread predicts every threads-th window
+    of the group (PyTorch on one core each), in batches sorted by subwords."""
     documents = list(read_corpus(data_dir / "ner/BC5CDR/pubtator/test.txt"))[:12]
     windows = [w for n, d in enumerate(documents) for w in document_windows(("s", n), d, max_words=40, overlap=5)]
-    handler = KoGNERModelHandler(str(tiny_model), batch_size=4)
-    model = handler.load_model()
-    seen: list[list[int]] = []
+    handler = KoGNERModelHandler(str(tiny_model), batch_size=4, torch_threads=threads)
+    process_threads = torch.get_num_threads()
+    model = handler.load_model()  # sets the process's thread count: restored below
+    seen: dict[int, list[list[int]]] = {}  # thread -> subwords of each batch's windows
     span_hidden = model.span_hidden
 
     def spy(batch: SpanBatch, *args: torch.Tensor) -> torch.Tensor:
-        seen.append(batch.attention_mask.sum(dim=1).tolist())
+        assert torch.get_num_threads() == 1 or threads == 1
+        seen.setdefault(threading.get_ident(), []).append(batch.attention_mask.sum(dim=1).tolist())
         return span_hidden(batch, *args)
 
     with patch.object(model, "span_hidden", spy):
         results = list(handler.run_inference(windows, model))
+    assert torch.get_num_threads() == threads  # the caller's count, as it was
+    torch.set_num_threads(process_threads)
     assert [r.example for r in results] == windows  # one result per window, in order
-    assert all(len(sizes) <= 4 for sizes in seen) and sum(map(len, seen)) == len(windows)
-    subwords = [n for sizes in seen for n in sizes]
-    assert subwords == sorted(subwords) and len(set(subwords)) > 3  # sorted by subwords, not by words
+    assert len(seen) == threads
+    for batches in seen.values():
+        assert all(len(sizes) <= 4 for sizes in batches)
+        subwords = [n for sizes in batches for n in sizes]
+        assert subwords == sorted(subwords) and len(set(subwords)) > 3  # sorted by subwords, not by words
+    assert sum(len(sizes) for batches in seen.values() for sizes in batches) == len(windows)
+    last_share = windows[threads - 1 :: threads]  # the last thread's windows, predicted on their own
+    alone = model.predict([w.text for w in last_share], batch_size=4, link=False, abbreviation_consistency=False)
+    assert [r.inference for r in results[threads - 1 :: threads]] == alone
 
 
 def _medline_slice(data_dir: Path, citations: int) -> bytes:
