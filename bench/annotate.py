@@ -14,8 +14,8 @@ entity index instead of the one the model names (e.g. the same KG with an HNSW a
 Measured, in order, each written to ``OUT/results.json`` as soon as it is known:
 1. ceiling: the bare encoder forward pass over the pipeline's own windows (same texts,
    same batch size, batches sorted by subword count over all windows at once), no Beam, run
-   two ways: in one call on all cores, and in two threads with half the cores each (on 2
-   cores 8–9% faster here: MiniLM's operations are too small to split well); each measured before
+   two ways: in one call on all cores, and in two threads with half the cores each as
+   ``predict`` runs it (on 2 cores 8–9% faster here); each measured before
    and after the pipeline runs (the machine's speed drifts: single measurements moved 9%
    between runs), and the ceiling is the faster way's mean;
 2. the pipeline with the DirectRunner, in-process (1 worker) and in multi_processing mode
@@ -50,7 +50,6 @@ from kogner.device import autocast, map_in_threads
 from kogner.encoder import pad_ids
 from kogner.model import KoGNER
 from pipelines.annotate import run
-from pipelines.handler import INFERENCE_THREADS
 from pipelines.windows import document_windows
 
 CORPORA = [
@@ -88,11 +87,10 @@ def shard_inputs(root: Path, data: Path, min_docs: int) -> tuple[list[Path], int
     return shards, total
 
 
-def encoder_ceiling(model: KoGNER, texts: list[str], batch_size: int, threads: int = 1) -> dict[str, float]:
+def encoder_ceiling(model: KoGNER, texts: list[str], batch_size: int, threaded: bool = False) -> dict[str, float]:
     """Seconds and subword tokens of the bare encoder over ``texts``: tokenized at once, in
     batches sorted by subword count over all texts (the least padding any batching gets); in
-    one call using all cores (``threads`` 1), or every n-th batch in each of ``threads``
-    threads, each with its share of the cores (as the job's inference threads run)."""
+    one call using all cores, or ``threaded`` as ``predict`` runs them (``map_in_threads``)."""
     started = time.perf_counter()
     token_ids = model.tokenizer(texts, truncation=True, max_length=model.config.max_subwords)["input_ids"]
     order = sorted(range(len(texts)), key=lambda i: len(token_ids[i]))
@@ -100,16 +98,16 @@ def encoder_ceiling(model: KoGNER, texts: list[str], batch_size: int, threads: i
     pad_id = model.tokenizer.pad_token_id or 0
 
     @torch.inference_mode()
-    def encode(share: list[list[int]]) -> None:
-        for batch in share:
-            ids, mask = pad_ids([token_ids[i] for i in batch], pad_id)
-            with autocast(model.device):  # the model's own precision (bf16 on CPUs with native bf16)
-                model.encoder(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
+    def encode(batch: list[int]) -> None:
+        ids, mask = pad_ids([token_ids[i] for i in batch], pad_id)
+        with autocast(model.device):  # the model's own precision (bf16 on CPUs with native bf16)
+            model.encoder(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
 
-    if threads == 1:
-        encode(batches)
+    if threaded:
+        map_in_threads(encode, batches, model.device)
     else:
-        map_in_threads(encode, [batches[k::threads] for k in range(threads)], torch.get_num_threads() // threads)
+        for batch in batches:
+            encode(batch)
     return {"seconds": time.perf_counter() - started, "tokens": sum(map(len, token_ids))}
 
 
@@ -206,8 +204,8 @@ def main() -> None:
     ]
     record("input", {"shards": len(shards), "documents": documents, "windows": len(texts)})
 
-    ways = {"one_call": 1, "inference_threads": INFERENCE_THREADS}  # threads of the bare encoder
-    before = {way: encoder_ceiling(model, texts, args.batch_size, threads) for way, threads in ways.items()}
+    ways = {"one_call": False, "threads": True}  # the bare encoder on all cores in one call, or as predict runs it
+    before = {way: encoder_ceiling(model, texts, args.batch_size, threaded) for way, threaded in ways.items()}
     record("encoder_ceiling_before", before)
     runs = {}
     for workers in args.workers:
@@ -218,7 +216,7 @@ def main() -> None:
         child = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
         runs[workers] = json.loads(child.stdout.strip().splitlines()[-1])
         record(f"pipeline_{workers}_workers", runs[workers])
-    after = {way: encoder_ceiling(model, texts, args.batch_size, threads) for way, threads in ways.items()}
+    after = {way: encoder_ceiling(model, texts, args.batch_size, threaded) for way, threaded in ways.items()}
     # The machine's speed drifts: each way's mean bracketing the runs; the ceiling is the faster way.
     means = {way: (before[way]["seconds"] + after[way]["seconds"]) / 2 for way in ways}
     fastest = min(means, key=means.__getitem__)

@@ -5,7 +5,7 @@ process itself; the linking stage shares its copy through ``apache_beam.utils.sh
 Model directories on ``gs://``/``s3://`` are copied to local disk first (the model loads
 from local files). The model runs on CUDA when present, under bf16/fp16 autocast (inside
 ``KoGNER``); on CPU it uses the cores it is given (``torch_threads``; 0 = PyTorch's
-default, all cores) in two inference threads (``INFERENCE_THREADS``).
+default, all cores), in two threads where it has two or more (``KoGNER.predict``).
 """
 
 from __future__ import annotations
@@ -22,14 +22,10 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.localfilesystem import LocalFileSystem
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from kogner.device import map_in_threads
 from kogner.model import KoGNER
 from pipelines.windows import TextWindow
 
 log = logging.getLogger(__name__)
-# On CPU a worker predicts in two threads, each with half its cores: while one thread does the
-# Python work around the encoder (tokenizing, span scoring, decoding), the other encodes.
-INFERENCE_THREADS = 2
 
 
 def local_dir(directory: str) -> str:
@@ -88,30 +84,13 @@ class KoGNERModelHandler(ModelHandler[TextWindow, PredictionResult, KoGNER]):
         self._span_vectors = span_vectors
 
     def load_model(self) -> KoGNER:
-        model = load_model(self._model_dir, self._device, self._torch_threads, link=False)  # linking has its own
-        # One prediction first: it caches the type vectors and leaves the tokenizer configured as
-        # ``predict`` uses it, so inference threads never reconfigure it at once (a fast
-        # tokenizer refuses concurrent changes).
-        model.predict(["KoGNER"], types=self._types, link=False)
-        return model
+        return load_model(self._model_dir, self._device, self._torch_threads, link=False)  # linking has its own copy
 
     def run_inference(
         self, batch: Sequence[TextWindow], model: KoGNER, inference_args: dict[str, Any] | None = None
     ) -> Iterable[PredictionResult]:
-        cores = self._torch_threads or torch.get_num_threads()
-        if model.device.type != "cpu" or cores < INFERENCE_THREADS:
-            found = self._predict(model, batch)
-        else:  # every n-th window to each thread: each share is still sorted by length
-            n = INFERENCE_THREADS
-            found = [[] for _ in batch]
-            shares = map_in_threads(lambda k: self._predict(model, batch[k::n]), range(n), cores // n)
-            for k, share_found in enumerate(shares):
-                found[k::n] = share_found
-        return [PredictionResult(window, mentions) for window, mentions in zip(batch, found, strict=True)]
-
-    def _predict(self, model: KoGNER, windows: Sequence[TextWindow]) -> list[list]:
-        return model.predict(  # batches of ``batch_size`` windows of similar subword count
-            [window.text for window in windows],
+        found = model.predict(  # batches of ``batch_size`` windows of similar subword count
+            [window.text for window in batch],
             types=self._types,
             threshold=self._threshold,
             batch_size=self._batch_size,
@@ -119,6 +98,7 @@ class KoGNERModelHandler(ModelHandler[TextWindow, PredictionResult, KoGNER]):
             abbreviation_consistency=False,  # a document-level step, after the windows are merged
             span_vectors=self._span_vectors,
         )
+        return [PredictionResult(window, mentions) for window, mentions in zip(batch, found, strict=True)]
 
     def get_num_bytes(self, batch: Sequence[TextWindow]) -> int:
         return sum(len(window.text.encode("utf-8")) for window in batch)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import threading
 from dataclasses import replace
 from unittest.mock import patch
 
@@ -81,6 +82,29 @@ def test_predict_windows_long_text_with_exact_offsets(model, data_dir) -> None:
         spans = sorted((m.start, m.end) for m in mentions)
         assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))  # greedy: no overlaps
     assert max(m.end for m in found[0]) > len(texts[0]) - 20  # the end of a long text is read too
+
+
+def test_predict_on_two_cores_runs_its_batches_in_two_threads_with_the_results_of_one(model, data_dir) -> None:
+    texts = [doc.text for doc in load_dataset("ncbi-disease", "test", data_dir)[:6]]
+    process_threads = torch.get_num_threads()
+    encode = model.encode
+    seen: dict[int, set[int]] = {}  # thread -> PyTorch's thread count in it
+
+    def spy(batch, *args):
+        seen.setdefault(threading.get_ident(), set()).add(torch.get_num_threads())
+        return encode(batch, *args)
+
+    try:
+        torch.set_num_threads(1)
+        one = model.predict(texts, threshold=0.3, batch_size=4, link=False)
+        torch.set_num_threads(2)
+        with patch.object(model, "encode", spy):
+            two = model.predict(texts, threshold=0.3, batch_size=4, link=False)
+        assert torch.get_num_threads() == 2  # the caller's count, as it was
+    finally:
+        torch.set_num_threads(process_threads)
+    assert len(seen) == 2 and all(counts == {1} for counts in seen.values())
+    assert two == one and sum(map(len, one)) > 20
 
 
 def test_save_load_round_trip_gives_identical_predictions(model, tmp_path, data_dir) -> None:
