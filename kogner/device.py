@@ -79,9 +79,12 @@ def map_in_threads(function: Callable[[Item], Result], items: Sequence[Item], de
     if device.type != "cpu" or cores < CPU_THREADS or len(items) < 2:
         return [function(item) for item in items]
     results: list = [None] * len(items)
-    with ThreadPoolExecutor(CPU_THREADS, initializer=torch.set_num_threads, initargs=(cores // CPU_THREADS,)) as pool:
-        shares = pool.map(lambda k: [function(item) for item in items[k::CPU_THREADS]], range(CPU_THREADS))
-        for k, share in enumerate(shares):
-            results[k::CPU_THREADS] = share
-    torch.set_num_threads(cores)  # PyTorch's count is per thread, and new threads take the last one set
+    each = cores // CPU_THREADS
+    try:
+        with ThreadPoolExecutor(CPU_THREADS, initializer=torch.set_num_threads, initargs=(each,)) as pool:
+            shares = pool.map(lambda k: [function(item) for item in items[k::CPU_THREADS]], range(CPU_THREADS))
+            for k, share in enumerate(shares):
+                results[k::CPU_THREADS] = share
+    finally:
+        torch.set_num_threads(cores)  # PyTorch's count is per thread, and new threads take the last one set
     return results

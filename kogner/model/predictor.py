@@ -85,7 +85,6 @@ def predict(
         model.boundary_head is not None and model.config.boundary_threshold > 0 and set(types) <= set(model.types)
     )
     type_ids = [model.types.index(t) for t in types] if filtering else []
-    bar = tqdm(desc="predicting", unit="batch", total=-(-len(chunks) // batch_size), disable=not progress)
     bar_lock = threading.Lock()
 
     @torch.inference_mode()
@@ -118,10 +117,11 @@ def predict(
 
     # Batches of chunks of similar length, in two threads on CPU (``map_in_threads``); each
     # batch is the same as in one thread, and the candidates are kept in batch order.
-    for found in map_in_threads(score, length_sorted(chunks, batch_size), model.device):
-        for source, mention in found:
-            candidates[source].append(mention)
-    bar.close()
+    ordered = length_sorted(chunks, batch_size)
+    with tqdm(desc="predicting", unit="batch", total=len(ordered), disable=not progress) as bar:
+        for found in map_in_threads(score, ordered, model.device):
+            for source, mention in found:
+                candidates[source].append(mention)
     results = [decode(found, decoding or model.config.decoding) for found in candidates]
     if abbreviation_consistency is None:
         abbreviation_consistency = model.config.abbreviation_consistency
