@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from kogner.datasets import load_dataset
-from kogner.device import autocast
+from kogner.device import autocast, map_in_threads
 from kogner.errors import InputFormatError
 from kogner.index import EntityIndex
 from kogner.model import KoGNER, PredictedMention, predictor, resolve_nested, resolve_overlaps
@@ -105,6 +105,29 @@ def test_predict_on_two_cores_runs_its_batches_in_two_threads_with_the_results_o
         torch.set_num_threads(process_threads)
     assert len(seen) == 2 and all(counts == {1} for counts in seen.values())
     assert two == one and sum(map(len, one)) > 20
+
+
+def test_map_in_threads_keeps_the_order_and_the_callers_thread_count_even_when_a_batch_fails() -> None:
+    process_threads = torch.get_num_threads()
+    cpu = torch.device("cpu")
+
+    def fails_on_three(item: int) -> tuple[int, int]:
+        if item == 3:
+            raise RuntimeError("batch 3 failed")
+        return item, torch.get_num_threads()
+
+    try:
+        torch.set_num_threads(2)
+        assert map_in_threads(fails_on_three, [0, 1, 2], cpu) == [(0, 1), (1, 1), (2, 1)]
+        with pytest.raises(RuntimeError, match="batch 3 failed"):
+            map_in_threads(fails_on_three, [0, 1, 2, 3], cpu)
+        later: list[int] = []  # a thread started afterwards takes the last count set in the process
+        thread = threading.Thread(target=lambda: later.append(torch.get_num_threads()))
+        thread.start()
+        thread.join()
+        assert torch.get_num_threads() == 2 and later == [2]
+    finally:
+        torch.set_num_threads(process_threads)
 
 
 def test_save_load_round_trip_gives_identical_predictions(model, tmp_path, data_dir) -> None:
