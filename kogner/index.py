@@ -349,6 +349,9 @@ class EntityIndex:
         self.alias_rows = self._group(by_alias["normalized"].to_pylist(), by_alias["row"].to_pylist())
         by_vector = aliases.sort_by([("alias_row", "ascending"), *order])
         self.rows_of_alias_vector = self._group(by_vector["alias_row"].to_pylist(), by_vector["row"].to_pylist())
+        # The same pairs as arrays, and each entity's type: for selecting the aliases of some types at once.
+        self._alias_pairs = (by_vector["alias_row"].to_numpy(), by_vector["row"].to_numpy())
+        self._type_of_row = np.array(self.types)
         self.row_of_id = {entity_id: row for row, entity_id in enumerate(self.entity_ids)}
         xrefs = pq.read_table(self.path / "xrefs.parquet")
         for xref_id, row in zip(xrefs["id"].to_pylist(), xrefs["row"].to_pylist(), strict=True):
@@ -401,13 +404,11 @@ class EntityIndex:
             if types not in self._alias_scans:
                 rows = None
                 if types is not None:
-                    of_types = (a for a, found in self.rows_of_alias_vector.items() if self._any_of(found, types))
-                    rows = np.sort(np.fromiter(of_types, dtype=np.int64))
+                    alias_rows, entity_rows = self._alias_pairs
+                    of_types = np.isin(self._type_of_row, list(types))[entity_rows]
+                    rows = np.unique(alias_rows[of_types]).astype(np.int64)  # sorted
                 self._alias_scans[types] = scan_table(self.alias_index, rows)
             return self._alias_scans[types]
-
-    def _any_of(self, rows: list[int], types: frozenset[str]) -> bool:
-        return any(self.types[row] in types for row in rows)
 
     def link(self, row: int, score: float) -> Link:
         return Link(self.entity_ids[row], self.names[row], self.types[row], float(score))
