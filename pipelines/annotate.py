@@ -40,7 +40,7 @@ from kogner.errors import KognerError, OptionError
 from kogner.model import PredictedMention
 from kogner.model.decoding import harmonize_abbreviations
 from pipelines import shards as shard_io
-from pipelines.handler import KoGNERModelHandler, load_model
+from pipelines.handler import KoGNERModelHandler, WorkerModel
 from pipelines.io import (
     DEAD_LETTER_SCHEMA,
     MENTION_SCHEMA,
@@ -85,6 +85,11 @@ class Settings:
     index_dir: str | None = None
     formats: tuple[str, ...] = ()
     started: float = field(default_factory=time.time)
+    shared: Shared = field(default_factory=Shared, compare=False, repr=False)
+
+    def worker_model(self) -> WorkerModel:
+        """The model each worker loads once for all stages (with the entity index when linking)."""
+        return WorkerModel(self.model_dir, self.device, self.torch_threads, self.index_dir, self.link, self.shared)
 
 
 @dataclass
@@ -175,13 +180,7 @@ class Predict(beam.PTransform):
         s = self.settings
         split = documents | "Windows" >> beam.ParDo(WindowFn(s)).with_outputs("documents", main="windows")
         handler = KoGNERModelHandler(
-            s.model_dir,
-            device=s.device,
-            types=s.types,
-            threshold=s.threshold,
-            batch_size=s.batch_size,
-            torch_threads=s.torch_threads,
-            span_vectors=s.link,
+            s.worker_model(), types=s.types, threshold=s.threshold, batch_size=s.batch_size, span_vectors=s.link
         )
         groups = (
             split.windows
@@ -261,8 +260,8 @@ def _merge(
 class Link(beam.PTransform):
     """(key, AnnotatedDocument | DeadLetter) with entity fields filled in, ``batch_size``
     documents at a time (fixed, not Beam's adaptive sizes, which start at one document: the
-    alias encoder needs many new mention texts at once to run at full speed); the model and
-    faiss index loaded once per worker (Shared)."""
+    alias encoder needs many new mention texts at once to run at full speed), with the model
+    and faiss index each worker loads once for all stages (``Settings.worker_model``)."""
 
     def __init__(self, settings: Settings, batch_size: int = 256) -> None:
         super().__init__()
@@ -275,7 +274,7 @@ class Link(beam.PTransform):
         linked = (
             split[0]
             | "Batch" >> beam.BatchElements(min_batch_size=self.batch_size, max_batch_size=self.batch_size)
-            | "Link" >> beam.ParDo(LinkDocuments(s, Shared()))
+            | "Link" >> beam.ParDo(LinkDocuments(s.worker_model()))
         )
         return (linked, split[1]) | "Rejoin" >> beam.Flatten()
 
@@ -284,18 +283,15 @@ class LinkDocuments(beam.DoFn):
     """A batch of (key, AnnotatedDocument) -> linked; a batch that fails is retried per
     document and a document that still fails is dead-lettered with the reason."""
 
-    def __init__(self, settings: Settings, shared: Shared) -> None:
-        self.settings = settings
-        self.shared = shared
+    def __init__(self, worker_model: WorkerModel) -> None:
+        self.worker_model = worker_model
         self.model: Any = None
 
     def setup(self) -> None:
-        s = self.settings
-        self.model = self.shared.acquire(
-            lambda: load_model(s.model_dir, s.device, s.torch_threads, s.index_dir), tag=("kogner-linker", s.model_dir)
-        )
+        self.model = self.worker_model.acquire()  # the inference stage's copy, where it ran in this process
         if self.model.index is None:
-            raise FileNotFoundError(f"linking asked for, but no entity index found for {s.model_dir} (pass --index)")
+            model_dir = self.worker_model.model_dir
+            raise FileNotFoundError(f"linking asked for, but no entity index found for {model_dir} (pass --index)")
 
     def process(self, batch: list[tuple[DocKey, AnnotatedDocument]]) -> Iterator[tuple[DocKey, Any]]:
         try:

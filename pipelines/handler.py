@@ -1,7 +1,8 @@
-"""The KoGNER model inside Beam: a RunInference ModelHandler and the linking stage.
+"""The KoGNER model inside Beam: a RunInference ModelHandler, and the model a worker loads.
 
-The model is loaded once per worker process: RunInference keeps the handler's model per
-process itself; the linking stage shares its copy through ``apache_beam.utils.shared.Shared``.
+The model is loaded once per worker process (``WorkerModel``): the inference and linking
+stages acquire the same copy through ``apache_beam.utils.shared.Shared``, so a worker holds
+one model and one entity index, however many stages use them.
 Model directories on ``gs://``/``s3://`` are copied to local disk first (the model loads
 from local files). The model runs on CUDA when present, under bf16/fp16 autocast (inside
 ``KoGNER``); on CPU it uses the cores it is given (``torch_threads``; 0 = PyTorch's
@@ -14,6 +15,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -21,6 +23,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.localfilesystem import LocalFileSystem
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+from apache_beam.utils.shared import Shared
 
 from kogner.model import KoGNER
 from pipelines.windows import TextWindow
@@ -58,33 +61,51 @@ def load_model(
     )
 
 
+@dataclass(frozen=True)
+class WorkerModel:
+    """The model of ``model_dir`` as a worker process loads it (``load_model``), once: every
+    stage given this object (or a pickled copy: the ``Shared`` handle survives pickling)
+    acquires the same copy. ``link``: with the entity index (``index_dir``, default the one the
+    model names); without, the index (GBs for a full KG) is never loaded."""
+
+    model_dir: str
+    device: str | None = None
+    torch_threads: int = 0
+    index_dir: str | None = None
+    link: bool = False
+    shared: Shared = field(default_factory=Shared, compare=False, repr=False)
+
+    def acquire(self) -> KoGNER:
+        return self.shared.acquire(
+            lambda: load_model(self.model_dir, self.device, self.torch_threads, self.index_dir, self.link),
+            tag=(self.model_dir, self.device, self.torch_threads, self.index_dir, self.link),
+        )
+
+
 class KoGNERModelHandler(ModelHandler[TextWindow, PredictionResult, KoGNER]):
-    """Runs the span model over groups of text windows, in batches of ``batch_size`` windows of
-    similar subword count (no linking: that is its own stage; with ``span_vectors`` the
-    mentions of a model that links by vector carry their span vectors to it)."""
+    """Runs the span model (``model``, a directory or a ``WorkerModel`` shared with other
+    stages) over groups of text windows, in batches of ``batch_size`` windows of similar subword
+    count (no linking: that is its own stage; with ``span_vectors`` the mentions of a model that
+    links by vector carry their span vectors to it)."""
 
     def __init__(
         self,
-        model_dir: str,
+        model: str | WorkerModel,
         *,
-        device: str | None = None,
         types: Sequence[str] | None = None,
         threshold: float | None = None,
         batch_size: int = 32,
-        torch_threads: int = 0,
         span_vectors: bool = False,
     ) -> None:
         super().__init__(min_batch_size=1, max_batch_size=batch_size)
-        self._model_dir = model_dir
-        self._device = device
+        self._model = model if isinstance(model, WorkerModel) else WorkerModel(model)
         self._types = list(types) if types else None
         self._threshold = threshold
         self._batch_size = batch_size
-        self._torch_threads = torch_threads
         self._span_vectors = span_vectors
 
     def load_model(self) -> KoGNER:
-        return load_model(self._model_dir, self._device, self._torch_threads, link=False)  # linking has its own copy
+        return self._model.acquire()
 
     def run_inference(
         self, batch: Sequence[TextWindow], model: KoGNER, inference_args: dict[str, Any] | None = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import pickle
 import re
 import threading
 from pathlib import Path
@@ -280,10 +281,16 @@ def linked_model(tiny_model: Path, data_dir: Path, tmp_path_factory: pytest.Temp
     return model.save_pretrained(root / "model"), index_dir
 
 
-def test_only_the_linking_stage_loads_the_entity_index(linked_model) -> None:
-    """RunInference's copy of the model never links: it leaves the index (GBs for a full KG) unloaded."""
+def test_a_worker_loads_one_model_for_inference_and_linking(linked_model) -> None:
+    """The inference and linking stages of a worker share one model with its entity index, also
+    from a pickled copy of the settings (as workers get them); without linking the index (GBs
+    for a full KG) is never loaded."""
     model_dir, _ = linked_model
-    assert KoGNER.from_pretrained(model_dir).index is not None
+    settings = Settings(str(model_dir), "out", "run", "v", 128, 16, link=True)
+    with patch.object(KoGNER, "from_pretrained", wraps=KoGNER.from_pretrained) as loads:
+        model = KoGNERModelHandler(settings.worker_model()).load_model()
+        assert pickle.loads(pickle.dumps(settings)).worker_model().acquire() is model
+    assert loads.call_count == 1 and model.index is not None
     assert KoGNERModelHandler(str(model_dir)).load_model().index is None
 
 
