@@ -60,6 +60,7 @@ ALIAS_FLAT_MAX = 1_000_000
 ALIAS_ENCODERS = ("static", "contextual")
 DISTILL_TEXTS = 200_000  # aliases the static encoder is fitted on (a seeded sample of a larger KG's)
 LOOKUP_FETCH = 128  # nearest aliases a filtered lookup (types or namespaces, k <= 4) reads
+MMAP = faiss.IO_FLAG_MMAP_IFC  # faiss files are mapped, not read (EntityIndex)
 NEIGHBOUR_CACHE = 100_000  # nearest-alias answers kept per loaded index (~150 MiB at 128 neighbours)
 SCORE_BLOCK = 1 << 25  # query x vector scores computed at once by ``nearest`` (128 MiB of float32)
 AliasRequest = tuple[str, frozenset[str] | None]  # (normalized mention text, KG types to search; None: all)
@@ -332,8 +333,11 @@ class EntityIndex:
         self.types: list[str] = entities["type"].to_pylist()
         self.type_names = set(self.types)
         self.vectors = np.load(self.path / "vectors.npy", mmap_mode="r")
-        self.teacher_index = to_device(faiss.read_index(str(self.path / "teacher.faiss")), device)
-        self.alias_index = to_device(faiss.read_index(str(self.path / "alias_vectors.faiss")), device)
+        # Memory-mapped: opening takes no time, pages are read on first use (a model that links by
+        # alias never reads the teacher index) and shared by every process that maps the same
+        # file (the Beam workers of one machine), instead of a private copy of each per process.
+        self.teacher_index = to_device(faiss.read_index(str(self.path / "teacher.faiss"), MMAP), device)
+        self.alias_index = to_device(faiss.read_index(str(self.path / "alias_vectors.faiss"), MMAP), device)
         aliases = pq.read_table(self.path / "aliases.parquet")
         prefix_rank = pa.array([priority(entity_id)[0] for entity_id in self.entity_ids])
         alias_count = np.bincount(aliases["row"].to_numpy(), minlength=len(self.entity_ids))

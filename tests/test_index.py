@@ -293,6 +293,17 @@ def test_typed_lookup_finds_the_nearest_alias_of_its_types_however_far(contextua
     assert beyond  # some texts have no Disease alias among their 128 nearest at all
 
 
+def test_the_faiss_files_are_memory_mapped_not_read(index: EntityIndex) -> None:
+    """Beam workers on one machine share the index's pages, and a model that links by alias never
+    reads the teacher index: both faiss files are mapped into the process, not copied."""
+    maps = Path("/proc/self/maps")
+    if not maps.exists():
+        pytest.skip("needs Linux's /proc/self/maps")
+    mapped = maps.read_text()
+    for name in ("alias_vectors.faiss", "teacher.faiss"):
+        assert str((index.path / name).resolve()) in mapped
+
+
 def test_embedding_lookup_when_no_alias_matches(index: EntityIndex) -> None:
     results = index.lookup(["infarction of the myocardium", "aortic tissue"], k=5, types=["Disease"])
     assert results[0][0].entity_id == "MESH:D009203" and results[0][0].score < 1.0
