@@ -333,6 +333,10 @@ def test_the_boundary_filter_scores_only_plausible_spans_with_the_same_rows(data
     everything = model.predict(texts, threshold=0.0, link=False)
     model.config.boundary_threshold = 0.0
     assert everything == model.predict(texts, threshold=0.0, link=False)
+    # Above every start and end probability no span is plausible: batches with nothing to score
+    # (BC2GM's dev split has them at a high threshold) predict no mentions.
+    model.config.boundary_threshold = (1 + float(probabilities.max())) / 2
+    assert model.predict(texts, threshold=0.0, link=False) == [[], []]
 
 
 def test_type_prompts_are_encoded_once_across_predict_calls_until_training_resumes(model, monkeypatch) -> None:

@@ -343,7 +343,7 @@ class KoGNER(nn.Module):
             torch.cat([table.to(head_dtype) for table in tables]),
             per_sample_weights=torch.stack(weights, dim=-1).view(-1, len(rows)),
             mode="sum",
-        ).view(*first.shape, -1)
+        ).unflatten(0, first.shape)  # (batch, spans, ·) or (n, ·); also for no span at all
         if torch.is_grad_enabled():
             return self.span_head[1](summed)
         # Inference: the GELU in place. The sums are not needed again, and allocating a fresh
