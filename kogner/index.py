@@ -23,6 +23,7 @@ import functools
 import itertools
 import json
 import logging
+import re
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -60,7 +61,6 @@ ALIAS_FLAT_MAX = 1_000_000
 ALIAS_ENCODERS = ("static", "contextual")
 DISTILL_TEXTS = 200_000  # aliases the static encoder is fitted on (a seeded sample of a larger KG's)
 LOOKUP_FETCH = 128  # nearest aliases a filtered lookup (types or namespaces, k <= 4) reads
-MMAP = faiss.IO_FLAG_MMAP_IFC  # faiss files are mapped, not read (EntityIndex)
 NEIGHBOUR_CACHE = 100_000  # nearest-alias answers kept per loaded index (~150 MiB at 128 neighbours)
 SCORE_BLOCK = 1 << 25  # query x vector scores computed at once by ``nearest`` (128 MiB of float32)
 AliasRequest = tuple[str, frozenset[str] | None]  # (normalized mention text, KG types to search; None: all)
@@ -105,6 +105,18 @@ def make_faiss_index(vectors: np.ndarray, kind: str = "auto", neighbours: int = 
         raise ValueError(f"unknown index kind {kind!r} (auto, flat, ivf, hnsw)")
     index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     return index
+
+
+def map_faiss_index(path: Path) -> faiss.Index:
+    """The faiss index stored at ``path``, memory-mapped: opening takes no time, pages are read on
+    first use (a model that links by alias never reads the teacher index) and are shared by every
+    process mapping the same file (the Beam workers of one machine). A file faiss cannot read is
+    an ``InputFormatError`` naming it, not faiss's own message without the path."""
+    try:
+        return faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
+    except RuntimeError as error:
+        reason = re.split(r"Error: |\.cpp:\d+: ", str(error))[-1].strip()  # without faiss's source location
+        raise InputFormatError(path, None, f"not a readable faiss index ({reason})") from None
 
 
 def stored_vectors(index: faiss.Index) -> torch.Tensor:
@@ -333,11 +345,8 @@ class EntityIndex:
         self.types: list[str] = entities["type"].to_pylist()
         self.type_names = set(self.types)
         self.vectors = np.load(self.path / "vectors.npy", mmap_mode="r")
-        # Memory-mapped: opening takes no time, pages are read on first use (a model that links by
-        # alias never reads the teacher index) and shared by every process that maps the same
-        # file (the Beam workers of one machine), instead of a private copy of each per process.
-        self.teacher_index = to_device(faiss.read_index(str(self.path / "teacher.faiss"), MMAP), device)
-        self.alias_index = to_device(faiss.read_index(str(self.path / "alias_vectors.faiss"), MMAP), device)
+        self.teacher_index = to_device(map_faiss_index(self.path / "teacher.faiss"), device)
+        self.alias_index = to_device(map_faiss_index(self.path / "alias_vectors.faiss"), device)
         aliases = pq.read_table(self.path / "aliases.parquet")
         prefix_rank = pa.array([priority(entity_id)[0] for entity_id in self.entity_ids])
         alias_count = np.bincount(aliases["row"].to_numpy(), minlength=len(self.entity_ids))

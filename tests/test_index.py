@@ -4,6 +4,7 @@ terms): build, save/load, search, lookups, ties, abbreviations, xrefs, CLI."""
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,7 @@ from kogner.cli import main
 from kogner.datasets import load_dataset
 from kogner.documents import Mention
 from kogner.encoder import StaticTextEncoder, TextEncoder
+from kogner.errors import InputFormatError
 from kogner.index import EntityIndex, ScanTable, build_index, make_faiss_index, nearest, stored_vectors
 from kogner.kg.ids import priority
 from kogner.kg.normalize import normalize_alias
@@ -302,6 +304,18 @@ def test_the_faiss_files_are_memory_mapped_not_read(index: EntityIndex) -> None:
     mapped = maps.read_text()
     for name in ("alias_vectors.faiss", "teacher.faiss"):
         assert str((index.path / name).resolve()) in mapped
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "garbage"])
+def test_an_unreadable_faiss_file_is_one_error_naming_it(index_dir: Path, tmp_path: Path, damage: str) -> None:
+    copy = tmp_path / "index"
+    shutil.copytree(index_dir, copy)
+    path = copy / "alias_vectors.faiss"
+    content = path.read_bytes()
+    path.write_bytes({"empty": b"", "truncated": content[: len(content) // 2], "garbage": b"\0garbage" * 64}[damage])
+    with pytest.raises(InputFormatError, match=r"alias_vectors\.faiss: not a readable faiss index \(") as raised:
+        EntityIndex.load(copy)
+    assert ".cpp" not in str(raised.value)
 
 
 def test_embedding_lookup_when_no_alias_matches(index: EntityIndex) -> None:
