@@ -46,7 +46,7 @@ import torch
 
 from kogner.corpora import read_corpus
 from kogner.datadir import data_dir
-from kogner.device import autocast, map_in_threads
+from kogner.device import autocast, describe_cpu, map_in_threads
 from kogner.encoder import pad_ids
 from kogner.model import KoGNER
 from pipelines.annotate import run
@@ -162,7 +162,7 @@ def plot(results: dict, path: Path) -> None:
     axes.bar_label(bars, fmt="%.2f")
     axes.margins(y=0.12)  # room for the tallest bar's label
     axes.set_ylabel("abstracts / s")
-    axes.set_title(f"KoGNER annotation, {results['input']['documents']} abstracts, {results['machine']}")
+    axes.set_title(f"KoGNER annotation, {results['input']['documents']} abstracts\n{results['machine']}")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
@@ -183,7 +183,7 @@ def main() -> None:
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    results: dict = {"machine": f"{os.cpu_count()} cores", "batch_size": args.batch_size}
+    results: dict = {"machine": describe_cpu(), "batch_size": args.batch_size}
     results |= {"index": args.index, "link": args.link}
 
     def record(key: str, value: object) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import threading
 from dataclasses import replace
@@ -13,7 +14,7 @@ import pytest
 import torch
 
 from kogner.datasets import load_dataset
-from kogner.device import autocast, map_in_threads
+from kogner.device import autocast, describe_cpu, map_in_threads
 from kogner.errors import InputFormatError
 from kogner.index import EntityIndex
 from kogner.model import KoGNER, PredictedMention, predictor, resolve_nested, resolve_overlaps
@@ -140,6 +141,21 @@ def test_save_load_round_trip_gives_identical_predictions(model, tmp_path, data_
     assert loaded.predict(texts, threshold=0.3, link=False) == before
     with pytest.raises(FileNotFoundError):
         KoGNER.from_pretrained(tmp_path)
+
+
+def test_the_cpu_description_names_the_cores_the_model_and_the_encoders_precision(monkeypatch) -> None:
+    """Benchmarks record it: a throughput ratio against the encoder depends on its precision."""
+    monkeypatch.setenv("KOGNER_CPU_PRECISION", "fp32")
+    described = describe_cpu()
+    assert described.startswith(f"{os.cpu_count()} cores, ") and described.endswith(", fp32")
+    try:  # Linux names the model; elsewhere the description goes without it
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), None)
+    except FileNotFoundError:
+        model = None
+    assert f", {model}, " in described if model else described == f"{os.cpu_count()} cores, fp32"
+    monkeypatch.setenv("KOGNER_CPU_PRECISION", "bf16")
+    assert describe_cpu().endswith(", bf16")
 
 
 def test_an_inference_only_load_predicts_identically_and_refuses_training(
