@@ -377,10 +377,17 @@ def test_bf16_candidates_rescored_in_fp32_give_the_exact_neighbours(
     monkeypatch.setattr(
         index_module, "_exact_scan", lambda q, *rest: searched_again.append(len(q)) or exact_scan(q, *rest)
     )
+    vectors = stored_vectors(aliases).numpy()
     for k in (1, 32):
         expected_scores, expected_rows = aliases.search(queries, k)
         scores, rows = nearest(aliases, queries, k, ScanTable(stored_vectors(aliases).bfloat16()))
-        assert (rows == expected_rows).all() and np.allclose(scores, expected_scores, atol=1e-5)
+        # faiss's k best, in its order up to fp32 near-ties: two aliases whose scores differ in the
+        # last bit may come in either order (seen in fp32 on an AVX2-only CPU). So each row found
+        # must score, in fp32, what faiss's row at that rank scores, and rows must not repeat.
+        found_scores = np.einsum("qd,qkd->qk", queries, vectors[rows])
+        assert np.allclose(found_scores, expected_scores, atol=1e-5) and np.allclose(scores, expected_scores, atol=1e-5)
+        assert all(len(set(found)) == k for found in rows.tolist())
+        assert (rows == expected_rows).mean() > 0.99  # ties are rare
     assert sum(searched_again) > 0 if extra == 0 else sum(searched_again) < 0.01 * len(texts)
 
 

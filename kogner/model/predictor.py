@@ -70,7 +70,7 @@ def predict(
     keeps each mention's span vector for linking (``link``) or, with ``span_vectors``, on the
     unlinked mentions returned, for ``link_mentions`` to link later without encoding again.
     On CPU with two or more cores the batches run in two threads (``map_in_threads``), each
-    batch as it would be in one."""
+    batch as it would be in one (the same scores, up to the last bit of fp32 arithmetic on some CPUs)."""
     types = list(types or model.types)
     if not types:
         raise ValueError("no entity types: pass types= or train the model with some")
