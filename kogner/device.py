@@ -52,8 +52,8 @@ def describe_cpu() -> str:
     model = ""
     with contextlib.suppress(OSError):
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
-    precision = {torch.bfloat16: "bf16", None: "fp32"}[autocast_dtype(torch.device("cpu"))]
+            model = next((line.partition(":")[2].strip() for line in cpuinfo if line.startswith("model name")), "")
+    precision = "bf16" if autocast_dtype(torch.device("cpu")) == torch.bfloat16 else "fp32"
     return ", ".join(part for part in (f"{os.cpu_count()} cores", model, precision) if part)
 
 
