@@ -204,10 +204,8 @@ def main() -> None:
     texts = [
         window.text
         for shard in shards
-        for number, doc in enumerate(read_corpus(shard))
-        for window in document_windows(
-            (shard.name, number), doc, model.config.window_words, model.config.window_overlap
-        )
+        for doc in read_corpus(shard)
+        for window in document_windows(doc, model.config.window_words, model.config.window_overlap)
     ]
     record("input", {"shards": len(shards), "documents": documents, "windows": len(texts)})
 

@@ -52,10 +52,10 @@ from pipelines.io import (
     write_parquet,
 )
 from pipelines.shards import Shard
-from pipelines.windows import DocKey, TextWindow, document_windows, merge_windows, word_count
+from pipelines.windows import DocKey, DocumentWindows, document_windows, merge_windows
 
 NAMESPACE = "kogner.annotate"
-BATCHES_PER_GROUP = 64  # model batches per RunInference element, re-sorted by subword count inside
+BATCHES_PER_GROUP = 64  # model batches per RunInference element, sorted by subword count inside
 DOCUMENT_FORMATS = {"pubtator": ("pubtator", "annotations.pubtator"), "bioc": ("bioc-json", "annotations.bioc.json")}
 log = logging.getLogger(__name__)
 
@@ -154,23 +154,27 @@ class ReadShards(beam.PTransform):
 
 
 class WindowFn(beam.DoFn):
-    """(key, Document) -> windows, and (key, (Document, window count)) tagged ``documents``."""
+    """(key, Document) -> ``DocumentWindows``: the document with the windows covering its text."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.windows = Metrics.counter(NAMESPACE, "windows")
 
-    def process(self, element: tuple[DocKey, Document]) -> Iterator[Any]:
+    def process(self, element: tuple[DocKey, Document]) -> Iterator[DocumentWindows]:
         key, document = element
-        windows = document_windows(key, document, self.settings.window_words, self.settings.window_overlap)
+        windows = document_windows(document, self.settings.window_words, self.settings.window_overlap)
         self.windows.inc(len(windows))
-        yield from windows
-        yield TaggedOutput("documents", (key, (document, len(windows))))
+        yield DocumentWindows(key, document, windows)
 
 
 class Predict(beam.PTransform):
-    """(key, Document) -> (key, AnnotatedDocument | DeadLetter): windows, length-sorted
-    batches, RunInference, and the merge of each document's windows."""
+    """(key, Document) -> (key, AnnotatedDocument | DeadLetter): windows, groups of documents
+    whose windows RunInference cuts into batches of similar length, and the merge of each
+    document's windows.
+
+    A group holds whole documents, so each document's windows come back from inference
+    together and are merged right there: only groups cross a stage boundary, never single
+    windows (a window per element cost Beam a shuffle and a grouping by document per window)."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__()
@@ -178,83 +182,70 @@ class Predict(beam.PTransform):
 
     def expand(self, documents: beam.PCollection) -> beam.PCollection:
         s = self.settings
-        split = documents | "Windows" >> beam.ParDo(WindowFn(s)).with_outputs("documents", main="windows")
         handler = KoGNERModelHandler(
             s.worker_model(), types=s.types, threshold=s.threshold, batch_size=s.batch_size, span_vectors=s.link
         )
         groups = (
-            split.windows
-            | "SpreadWindows" >> beam.Reshuffle()  # all workers share a shard's windows
-            | "BatchByLength" >> beam.ParDo(BatchByLength(s.batch_size * BATCHES_PER_GROUP))
+            documents
+            | "Windows" >> beam.ParDo(WindowFn(s))
+            | "GroupDocuments" >> beam.ParDo(GroupDocuments(s.batch_size * BATCHES_PER_GROUP))
+            | "SpreadGroups" >> beam.Reshuffle()  # all workers share a shard's groups
         )
         predicted, errors = groups | "Inference" >> RunInference(handler.with_no_batching()).with_exception_handling()
-        found = predicted | "KeyPredictions" >> beam.Map(_keyed_prediction)
-        failed = errors.failed_inferences | "KeyFailures" >> beam.FlatMap(_keyed_failures)
-        return (
-            {"document": split.documents, "found": found, "failed": failed}
-            | "GroupWindows" >> beam.CoGroupByKey()
-            | "Merge" >> beam.Map(_merge, s.decoding, s.abbreviation_consistency)
-        )
+        merged = predicted | "Merge" >> beam.Map(_merge, s.decoding, s.abbreviation_consistency)
+        failed = errors.failed_inferences | "DeadLetterFailures" >> beam.FlatMap(_failed_documents)
+        return (merged, failed) | "Results" >> beam.Flatten()
 
 
-class BatchByLength(beam.DoFn):
-    """Windows -> groups of windows of similar length: up to ``buffer_size`` windows are held,
-    sorted by word count and cut into groups of ``group_size``. The buffer is bounded, unlike
-    Beam's SortAndBatchElements (a whole bundle: with many shards in one bundle, all of their
-    text). The model handler cuts each group into batches by subword count: windows of equal
-    word count still differ by up to 2x in subwords. Padded subwords against the fewest
-    possible (batches sorted by subword count over all windows): 1.24x in batches sorted by
-    words alone (NCBI-disease train); over 18,299 windows of the benchmark's corpora shared by 2
-    workers, 1.045x in groups of 8 batches re-sorted by subwords, 1.010x in groups of 64
-    (``BATCHES_PER_GROUP``)."""
+class GroupDocuments(beam.DoFn):
+    """``DocumentWindows`` -> groups of whole documents holding about ``group_size`` windows
+    (a group is handed on once it reaches ``group_size``; one document longer than that is a
+    group of its own). The model handler sorts a group's windows by subword count and cuts them
+    into batches: padded subwords against the fewest possible (batches sorted by subword count
+    over all windows at once), at most 1.01x for groups of 64 batches (``BATCHES_PER_GROUP``) of
+    documents in the order the job reads them (tests/test_annotate.py: BC5CDR train and devel),
+    against 1.24x for batches sorted by word count alone (NCBI-disease train)."""
 
-    def __init__(self, group_size: int, buffer_size: int = 4096) -> None:
+    def __init__(self, group_size: int) -> None:
         self.group_size = group_size
-        self.buffer_size = max(buffer_size, group_size)
-        self.buffer: list[TextWindow] = []
+        self.group: list[DocumentWindows] = []
+        self.windows = 0
 
     def start_bundle(self) -> None:
-        self.buffer = []
+        self.group, self.windows = [], 0
 
-    def process(self, window: TextWindow) -> Iterator[list[TextWindow]]:
-        self.buffer.append(window)
-        if len(self.buffer) >= self.buffer_size:
-            yield from self._flush()
+    def process(self, document: DocumentWindows) -> Iterator[list[DocumentWindows]]:
+        self.group.append(document)
+        self.windows += len(document.windows)
+        if self.windows >= self.group_size:
+            yield self.group
+            self.group, self.windows = [], 0
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
-        for group in self._flush():
-            yield GlobalWindows.windowed_value_at_end_of_window(group)
-
-    def _flush(self) -> Iterator[list[TextWindow]]:
-        ordered = sorted(self.buffer, key=word_count)
-        self.buffer = []
-        for start in range(0, len(ordered), self.group_size):
-            yield ordered[start : start + self.group_size]
+        if self.group:
+            yield GlobalWindows.windowed_value_at_end_of_window(self.group)
+        self.group, self.windows = [], 0
 
 
-def _keyed_prediction(result: PredictionResult) -> tuple[DocKey, tuple[TextWindow, list[PredictedMention]]]:
-    return result.example.key, (result.example, list(result.inference))
-
-
-def _keyed_failures(failure: tuple[Sequence[TextWindow], BaseException]) -> Iterator[tuple[DocKey, str]]:
-    batch, error = failure
-    for window in batch:
-        yield window.key, f"inference failed: {type(error).__name__}: {error}"
-
-
-def _merge(
-    element: tuple[DocKey, dict[str, list]], decoding: str, abbreviation_consistency: bool
-) -> tuple[DocKey, AnnotatedDocument | DeadLetter]:
-    key, groups = element
-    [(document, expected)] = groups["document"]
-    if groups["failed"]:
-        return key, DeadLetter(document.id, f"record {key[1]}", "inference", groups["failed"][0])
-    if len(groups["found"]) != expected:
-        raise ReconciliationError(f"document {document.id}: {len(groups['found'])} of {expected} windows came back")
-    mentions = merge_windows(groups["found"], decoding)
+def _merge(result: PredictionResult, decoding: str, abbreviation_consistency: bool) -> tuple[DocKey, AnnotatedDocument]:
+    """A document's inference result -> its mentions at document offsets, windows merged."""
+    item: DocumentWindows = result.example
+    mentions = merge_windows(zip(item.windows, result.inference, strict=True), decoding)
     if abbreviation_consistency:
-        mentions = harmonize_abbreviations(document.text, mentions)
-    return key, AnnotatedDocument(key, document, mentions, expected)
+        mentions = harmonize_abbreviations(item.document.text, mentions)
+    return item.key, AnnotatedDocument(item.key, item.document, mentions, len(item.windows))
+
+
+def _failed_documents(
+    failure: tuple[Sequence[DocumentWindows], tuple[type, str, list[str]]],
+) -> Iterator[tuple[DocKey, DeadLetter]]:
+    """The documents of a group whose inference failed, as dead letters. ``failure`` is what
+    Beam's exception handling emits: (group, (exception type, repr, traceback lines)); the
+    traceback's last line is the "Type: message" the reason gives."""
+    group, (_, _, traceback_lines) = failure
+    reason = f"inference failed: {traceback_lines[-1].strip()}"
+    for item in group:
+        yield item.key, DeadLetter(item.document.id, f"record {item.key[1]}", "inference", reason)
 
 
 class Link(beam.PTransform):

@@ -26,7 +26,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from apache_beam.utils.shared import Shared
 
 from kogner.model import KoGNER
-from pipelines.windows import TextWindow
+from pipelines.windows import DocumentWindows
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +82,12 @@ class WorkerModel:
         )
 
 
-class KoGNERModelHandler(ModelHandler[TextWindow, PredictionResult, KoGNER]):
+class KoGNERModelHandler(ModelHandler[DocumentWindows, PredictionResult, KoGNER]):
     """Runs the span model (``model``, a directory or a ``WorkerModel`` shared with other
-    stages) over groups of text windows, in batches of ``batch_size`` windows of similar subword
-    count (no linking: that is its own stage; with ``span_vectors`` the mentions of a model that
-    links by vector carry their span vectors to it)."""
+    stages) over groups of documents' windows: all windows of a group sorted by subword count
+    and cut into batches of ``batch_size`` (no linking: that is its own stage; with
+    ``span_vectors`` the mentions of a model that links by vector carry their span vectors to
+    it). One result per document: its windows' mentions, window by window."""
 
     def __init__(
         self,
@@ -108,10 +109,10 @@ class KoGNERModelHandler(ModelHandler[TextWindow, PredictionResult, KoGNER]):
         return self._model.acquire()
 
     def run_inference(
-        self, batch: Sequence[TextWindow], model: KoGNER, inference_args: dict[str, Any] | None = None
+        self, batch: Sequence[DocumentWindows], model: KoGNER, inference_args: dict[str, Any] | None = None
     ) -> Iterable[PredictionResult]:
         found = model.predict(  # batches of ``batch_size`` windows of similar subword count
-            [window.text for window in batch],
+            [window.text for item in batch for window in item.windows],
             types=self._types,
             threshold=self._threshold,
             batch_size=self._batch_size,
@@ -119,10 +120,11 @@ class KoGNERModelHandler(ModelHandler[TextWindow, PredictionResult, KoGNER]):
             abbreviation_consistency=False,  # a document-level step, after the windows are merged
             span_vectors=self._span_vectors,
         )
-        return [PredictionResult(window, mentions) for window, mentions in zip(batch, found, strict=True)]
+        by_window = iter(found)
+        return [PredictionResult(item, [next(by_window) for _ in item.windows]) for item in batch]
 
-    def get_num_bytes(self, batch: Sequence[TextWindow]) -> int:
-        return sum(len(window.text.encode("utf-8")) for window in batch)
+    def get_num_bytes(self, batch: Sequence[DocumentWindows]) -> int:
+        return sum(len(window.text.encode("utf-8")) for item in batch for window in item.windows)
 
     def get_metrics_namespace(self) -> str:
         return "kogner.inference"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from kogner.documents import Document
 from kogner.model import PredictedMention, decode
-from kogner.text import word_spans, word_windows
+from kogner.text import word_windows
 
 DocKey = tuple[str, int]  # (shard name, record number in the shard)
 
@@ -26,7 +26,6 @@ DocKey = tuple[str, int]  # (shard name, record number in the shard)
 class TextWindow:
     """A window of the document text, at offset ``start``."""
 
-    key: DocKey
     start: int
     text: str
     opens_text: bool
@@ -37,19 +36,24 @@ class TextWindow:
         return self.start + len(self.text)
 
 
-def document_windows(key: DocKey, document: Document, max_words: int, overlap: int) -> list[TextWindow]:
+@dataclass
+class DocumentWindows:
+    """A document (keyed by shard and record) with the windows covering its text: the unit
+    the job groups for inference, so that a document's windows come back together."""
+
+    key: DocKey
+    document: Document
+    windows: list[TextWindow]
+
+
+def document_windows(document: Document, max_words: int, overlap: int) -> list[TextWindow]:
     """The windows covering every word of ``document``."""
     text = document.text
     spans = word_windows(text, max_words, overlap)
     return [
-        TextWindow(key, start, text[start:end], opens_text=number == 0, closes_text=number == len(spans) - 1)
+        TextWindow(start, text[start:end], opens_text=number == 0, closes_text=number == len(spans) - 1)
         for number, (start, end) in enumerate(spans)
     ]
-
-
-def word_count(window: TextWindow) -> int:
-    """The window's length in words (the batching length)."""
-    return len(word_spans(window.text))
 
 
 def to_document_offsets(window: TextWindow, mentions: Iterable[PredictedMention]) -> list[PredictedMention]:

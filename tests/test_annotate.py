@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import random
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.ml.inference.base import PredictionResult
 from transformers import AutoTokenizer
 
 from kogner.corpora import read_corpus
@@ -23,10 +23,10 @@ from kogner.model.predictor import length_sorted
 from kogner.model.spans import inference_chunks
 from kogner.text import word_spans
 from pipelines import shards
-from pipelines.annotate import BATCHES_PER_GROUP, BatchByLength, _merge, run
+from pipelines.annotate import BATCHES_PER_GROUP, GroupDocuments, _merge, run
 from pipelines.io import DeadLetter, guess_format, iter_shard, shard_name
 from pipelines.shards import find_shards
-from pipelines.windows import document_windows, merge_windows, to_document_offsets, word_count
+from pipelines.windows import DocumentWindows, document_windows, merge_windows, to_document_offsets
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def document(data_dir: Path) -> Document:
 
 
 def test_windows_cover_every_word_with_the_overlap(document: Document) -> None:
-    windows = document_windows(("s", 1), document, max_words=40, overlap=8)
+    windows = document_windows(document, max_words=40, overlap=8)
     text = document.text
     assert len(windows) > 3
     assert windows[0].opens_text and windows[-1].closes_text
@@ -53,7 +53,7 @@ def _mention(text: str, start: int, end: int, score: float) -> PredictedMention:
 
 
 def test_mentions_cut_by_an_interior_window_edge_are_dropped(document: Document) -> None:
-    first, second = document_windows(("s", 1), document, max_words=40, overlap=8)[:2]
+    first, second = document_windows(document, max_words=40, overlap=8)[:2]
     edge = _mention(first.text, len(first.text) - 5, len(first.text), 0.9)
     inside = _mention(first.text, 0, 10, 0.8)  # at the start of the text: not cut
     assert [m.start for m in to_document_offsets(first, [edge, inside])] == [first.start]
@@ -63,7 +63,7 @@ def test_mentions_cut_by_an_interior_window_edge_are_dropped(document: Document)
 
 def test_merge_keeps_a_mention_seen_by_two_windows_once_with_its_best_score(document: Document) -> None:
     text = document.text
-    first, second = document_windows(("s", 1), document, max_words=40, overlap=8)[:2]
+    first, second = document_windows(document, max_words=40, overlap=8)[:2]
     start, end = word_spans(text)[35]  # a word inside the overlap of both windows
     in_first = _mention(first.text, start - first.start, end - first.start, 0.6)
     in_second = _mention(second.text, start - second.start, end - second.start, 0.7)
@@ -78,13 +78,13 @@ def test_merge_harmonizes_abbreviations_across_windows_when_the_model_says_so(da
     # BC5CDR PMID 23949582: "Ifosfamide (IFO) ..." and IFO again in later windows (gold: all Chemical)
     [document] = [d for d in read_corpus(data_dir / "ner/BC5CDR/pubtator/test.txt") if d.id == "23949582"]
     gold_ifos = {(m.start, m.end) for m in document.mentions if m.text == "IFO" and m.type == "Chemical"}
-    windows = document_windows(("s", 1), document, max_words=40, overlap=8)
-    found = [(w, []) for w in windows]
+    windows = document_windows(document, max_words=40, overlap=8)
+    found: list[list[PredictedMention]] = [[] for _ in windows]
     start = document.text.index("Ifosfamide (IFO)")
-    found[0] = (windows[0], [_mention(windows[0].text, start - windows[0].start, start + 10 - windows[0].start, 0.9)])
-    element = (("s", 1), {"document": [(document, len(windows))], "found": found, "failed": []})
-    _, plain = _merge(element, "greedy", False)
-    _, harmonized = _merge(element, "greedy", True)
+    found[0] = [_mention(windows[0].text, start - windows[0].start, start + 10 - windows[0].start, 0.9)]
+    result = PredictionResult(DocumentWindows(("s", 1), document, windows), found)
+    _, plain = _merge(result, "greedy", False)
+    _, harmonized = _merge(result, "greedy", True)
     assert [m.text for m in plain.mentions] == ["Ifosfamide"]
     ifos = [m for m in harmonized.mentions if m.text == "IFO"]
     assert {(m.start, m.end) for m in ifos} == gold_ifos and len(gold_ifos) == 7
@@ -118,45 +118,45 @@ def test_a_bad_json_line_is_dead_lettered_and_the_shard_goes_on(tmp_path: Path, 
     assert "not a JSON document" in items[1].reason
 
 
-def test_batches_hold_windows_of_similar_length_from_a_bounded_buffer(document: Document) -> None:
-    windows = document_windows(("s", 1), document, max_words=12, overlap=2)
-    windows += document_windows(("s", 2), Document.from_text("2", "Short text."), max_words=12, overlap=2)
-    batcher = BatchByLength(group_size=3, buffer_size=6)
-    batcher.start_bundle()
-    batches = [batch for window in windows for batch in batcher.process(window)]
-    batches += [value.value for value in batcher.finish_bundle()]
-    assert sorted(w.text for b in batches for w in b) == sorted(w.text for w in windows)
-    assert all(len(b) <= 3 for b in batches)
-    for start in range(0, len(windows) - len(windows) % 6, 6):  # each full buffer is sorted by length
-        sizes = [word_count(w) for b in batches[start // 3 : start // 3 + 2] for w in b]
-        assert sizes == sorted(sizes)
+def _groups(documents: list[DocumentWindows], group_size: int) -> list[list[DocumentWindows]]:
+    grouper = GroupDocuments(group_size)
+    grouper.start_bundle()
+    groups = [group for document in documents for group in grouper.process(document)]
+    return groups + [value.value for value in grouper.finish_bundle()]
+
+
+def test_groups_hold_whole_documents_and_close_once_they_reach_the_group_size(document: Document) -> None:
+    short = Document.from_text("2", "Short text.")
+    documents = [
+        DocumentWindows(("s", n), d, document_windows(d, max_words=12, overlap=2))
+        for n, d in enumerate([short, document, short, short, short])
+    ]
+    assert len(documents[1].windows) > 5
+    groups = _groups(documents, group_size=3)
+    assert [[d.key[1] for d in group] for group in groups] == [[0, 1], [2, 3, 4]]
+    assert [sum(len(d.windows) for d in group) for group in groups] == [1 + len(documents[1].windows), 3]
 
 
 def test_job_batches_pad_little_more_than_batches_sorted_over_all_windows(data_dir: Path) -> None:
-    """BatchByLength's groups, cut into batches by subword count as ``predict`` cuts them, pad
-    at most 1% more subwords than batches sorted over all of a shard's windows at once."""
+    """Groups of documents in the order the job reads them, each cut into batches by subword
+    count as ``predict`` cuts them, pad at most 1% more subwords than batches sorted over all
+    windows at once."""
     tokenizer, config = AutoTokenizer.from_pretrained(resolve_encoder(None)), KoGNERConfig()
-    documents = [d for split in ("train", "devel") for d in read_corpus(data_dir / f"ner/BC5CDR/pubtator/{split}.txt")]
-    windows = [
-        window
-        for n, document in enumerate(documents)
-        for window in document_windows(("s", n), document, config.window_words, config.window_overlap)
+    documents = [
+        DocumentWindows(("s", n), d, document_windows(d, config.window_words, config.window_overlap))
+        for split in ("train", "devel")
+        for n, d in enumerate(read_corpus(data_dir / f"ner/BC5CDR/pubtator/{split}.txt"))
     ]
-    random.Random(0).shuffle(windows)  # in the order the job's Reshuffle leaves them
     batch_size = 32
 
-    def padded_subwords(group: list) -> int:
-        chunks = inference_chunks(
-            tokenizer, [w.text for w in group], config.window_words, config.window_overlap, config.max_subwords
-        )
+    def padded_subwords(group: list[DocumentWindows]) -> int:
+        texts = [w.text for d in group for w in d.windows]
+        chunks = inference_chunks(tokenizer, texts, config.window_words, config.window_overlap, config.max_subwords)
         return sum(len(b) * max(len(chunks[i].input_ids) for i in b) for b in length_sorted(chunks, batch_size))
 
-    batcher = BatchByLength(batch_size * BATCHES_PER_GROUP)
-    batcher.start_bundle()
-    groups = [group for window in windows for group in batcher.process(window)]
-    groups += [value.value for value in batcher.finish_bundle()]
-    assert len(windows) > 2000 and len(groups) > 1
-    assert sum(padded_subwords(group) for group in groups) <= 1.01 * padded_subwords(windows)
+    groups = _groups(documents, batch_size * BATCHES_PER_GROUP)
+    assert sum(len(d.windows) for d in documents) > batch_size * BATCHES_PER_GROUP and len(groups) > 1
+    assert sum(padded_subwords(group) for group in groups) <= 1.01 * padded_subwords(documents)
 
 
 def test_object_store_commit_moves_files_with_the_manifest_last(tmp_path: Path, monkeypatch) -> None:

@@ -26,7 +26,7 @@ from pipelines.annotate import ReconciliationError, Settings, WriteShardFn, anno
 from pipelines.handler import KoGNERModelHandler
 from pipelines.io import DeadLetter
 from pipelines.shards import Shard
-from pipelines.windows import document_windows
+from pipelines.windows import DocumentWindows, document_windows
 
 LONG_CHARS = 200_000
 # An untrained model scores spans around 0.5, so it proposes mentions all over the text: what
@@ -56,7 +56,8 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_handler_runs_a_group_in_batches_of_similar_subword_count(tiny_model: Path, data_dir: Path) -> None:
     documents = list(read_corpus(data_dir / "ner/BC5CDR/pubtator/test.txt"))[:12]
-    windows = [w for n, d in enumerate(documents) for w in document_windows(("s", n), d, max_words=40, overlap=5)]
+    group = [DocumentWindows(("s", n), d, document_windows(d, 40, 5)) for n, d in enumerate(documents)]
+    windows = [w for item in group for w in item.windows]
     handler = KoGNERModelHandler(str(tiny_model), batch_size=4)
     model = handler.load_model()
     seen: dict[int, list[list[int]]] = {}  # per thread (two on CPU with 2 cores: predict), its batches' subwords
@@ -67,8 +68,13 @@ def test_handler_runs_a_group_in_batches_of_similar_subword_count(tiny_model: Pa
         return span_hidden(batch, *args)
 
     with patch.object(model, "span_hidden", spy):
-        results = list(handler.run_inference(windows, model))
-    assert [r.example for r in results] == windows  # one result per window, in order
+        results = list(handler.run_inference(group, model))
+    assert [r.example for r in results] == group  # one result per document, in order
+    alone = model.predict([w.text for w in windows], batch_size=4, link=False, abbreviation_consistency=False)
+    by_window = [found for r in results for found in r.inference]  # each window's mentions, windows in order
+    assert [[(m.start, m.end, m.type) for m in found] for found in by_window] == [
+        [(m.start, m.end, m.type) for m in found] for found in alone
+    ]
     batches = [sizes for thread in seen.values() for sizes in thread]
     assert all(len(sizes) <= 4 for sizes in batches) and sum(map(len, batches)) == len(windows)
     for thread in seen.values():
@@ -230,6 +236,19 @@ def test_interrupted_shard_leaves_nothing_visible_and_reruns_cleanly(inputs, tin
     assert manifest["documents_annotated"] == 3 and manifest["mentions"] > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["biored-docs"]
     assert len(_mentions(tmp_path, "biored-docs")) == manifest["mentions"]
+
+
+def test_a_group_whose_inference_fails_is_dead_lettered_document_by_document(inputs, tiny_model, tmp_path) -> None:
+    def failing(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    with patch.object(KoGNER, "predict", failing):  # the in-process runner runs this very class
+        manifest = annotate_shard(str(inputs / "biored-docs.parquet"), str(tiny_model), str(tmp_path), *MODEL_ARGS)
+    assert (manifest["documents_in"], manifest["documents_annotated"], manifest["documents_dead_lettered"]) == (3, 0, 3)
+    dead = pq.read_table(tmp_path / "biored-docs" / "dead_letter.parquet").to_pylist()
+    biored = pq.read_table(inputs / "biored-docs.parquet")["id"].to_pylist()
+    assert sorted(d["doc_id"] for d in dead) == sorted(biored) and {d["stage"] for d in dead} == {"inference"}
+    assert [d["reason"] for d in dead] == ["inference failed: RuntimeError: out of memory"] * 3
 
 
 def test_reconciliation_mismatch_fails_the_shard_loudly(tmp_path) -> None:
