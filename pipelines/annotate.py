@@ -131,7 +131,9 @@ class ReadShardFn(beam.DoFn):
                 earlier, _ = latest.pop(item.id)
                 reason = f"duplicate document id {item.id!r}: superseded by record {records}"
                 yield TaggedOutput("dead", (shard.name, DeadLetter(item.id, f"record {earlier}", "duplicate", reason)))
-            latest[item.id] = (records, item)
+            # Input annotations are not carried: the outputs hold the model's, and a corpus's
+            # gold mentions would double the bytes each document costs at every shuffle.
+            latest[item.id] = (records, replace(item, mentions=[], relations=[]))
         for number, document in latest.values():
             yield (shard.name, number), document
         stats = {"documents_in": records, "input_sha256": sha256, "input_bytes": size, "deleted_pmids": deleted}
@@ -397,9 +399,7 @@ class WriteShardFn(beam.DoFn):
 
 def _with_predictions(annotated: Iterable[AnnotatedDocument]) -> Iterator[Document]:
     for a in annotated:
-        yield Document(
-            a.document.id, a.document.passages, [m.to_mention() for m in a.mentions], [], a.document.metadata
-        )
+        yield replace(a.document, mentions=[m.to_mention() for m in a.mentions])
 
 
 def _count_by(values: Iterable[str]) -> dict[str, int]:
