@@ -4,8 +4,9 @@
         --model MODEL_DIR --output OUT [--formats parquet,pubtator,bioc] \\
         [--runner DirectRunner|FnApiRunner|DataflowRunner|FlinkRunner|SparkRunner ...]
 
-Stages: read shards -> documents -> overlapping word windows -> RunInference (windows
-batched by length) -> mentions at document offsets, windows merged -> KG linking -> one
+Stages: read shards -> documents -> overlapping word windows -> RunInference (groups of
+documents, their windows batched by length) -> mentions at document offsets, windows merged
+-> KG linking -> one
 output set per shard (``OUT/<shard>/``: mentions.parquet, dead_letter.parquet,
 [annotations.pubtator, annotations.bioc.json], manifest.json), committed atomically once
 documents in = annotated + dead-lettered. Shards with a manifest are skipped.
