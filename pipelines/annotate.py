@@ -205,12 +205,13 @@ class Predict(beam.PTransform):
 
 class GroupDocuments(beam.DoFn):
     """``DocumentWindows`` -> groups of whole documents holding about ``group_size`` windows
-    (a group is handed on once it reaches ``group_size``; one document longer than that is a
-    group of its own). The model handler sorts a group's windows by subword count and cuts them
-    into batches: padded subwords against the fewest possible (batches sorted by subword count
-    over all windows at once), at most 1.01x for groups of 64 batches (``BATCHES_PER_GROUP``) of
-    documents in the order the job reads them (tests/test_annotate.py: BC5CDR train and devel),
-    against 1.24x for batches sorted by word count alone (NCBI-disease train)."""
+    (a group is handed on once it reaches ``group_size``: it may overrun by one document's
+    windows, hundreds for a 200,000-character document). The model handler sorts a group's
+    windows by subword count and cuts them into batches: padded subwords against the fewest
+    possible (batches sorted by subword count over all windows at once), at most 1.01x for
+    groups of 64 batches (``BATCHES_PER_GROUP``) of documents in the order the job reads them
+    (tests/test_annotate.py: BC5CDR train and devel), against 1.24x for batches sorted by word
+    count alone (NCBI-disease train)."""
 
     def __init__(self, group_size: int) -> None:
         self.group_size = group_size
