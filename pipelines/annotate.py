@@ -231,7 +231,6 @@ class GroupDocuments(beam.DoFn):
     def finish_bundle(self) -> Iterator[WindowedValue]:
         if self.group:
             yield GlobalWindows.windowed_value_at_end_of_window(self.group)
-        self.group, self.windows = [], 0
 
 
 def _merge(result: PredictionResult, decoding: str, abbreviation_consistency: bool) -> tuple[DocKey, AnnotatedDocument]:
