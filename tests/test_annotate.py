@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import PredictionResult
+from apache_beam.pvalue import TaggedOutput
 from transformers import AutoTokenizer
 
 from kogner.corpora import read_corpus
@@ -23,9 +24,9 @@ from kogner.model.predictor import length_sorted
 from kogner.model.spans import inference_chunks
 from kogner.text import word_spans
 from pipelines import shards
-from pipelines.annotate import BATCHES_PER_GROUP, GroupDocuments, _merge, run
+from pipelines.annotate import BATCHES_PER_GROUP, GroupDocuments, ReadShardFn, _merge, run
 from pipelines.io import DeadLetter, guess_format, iter_shard, shard_name
-from pipelines.shards import find_shards
+from pipelines.shards import Shard, find_shards
 from pipelines.windows import DocumentWindows, document_windows, merge_windows, to_document_offsets
 
 
@@ -89,6 +90,15 @@ def test_merge_harmonizes_abbreviations_across_windows_when_the_model_says_so(da
     ifos = [m for m in harmonized.mentions if m.text == "IFO"]
     assert {(m.start, m.end) for m in ifos} == gold_ifos and len(gold_ifos) == 7
     assert all(m.type == "Chemical" and m.score == 0.9 for m in ifos)
+
+
+def test_documents_are_read_without_their_input_annotations(data_dir: Path) -> None:
+    path = data_dir / "ner/BC5CDR/pubtator/test.txt"
+    read = [d for d in ReadShardFn().process(Shard(str(path), "bc5", "pubtator")) if not isinstance(d, TaggedOutput)]
+    gold = list(read_corpus(path))
+    assert [document.id for _, document in read] == [d.id for d in gold] and sum(len(d.mentions) for d in gold) > 0
+    assert all(not document.mentions and not document.relations for _, document in read)
+    assert [document.text for _, document in read] == [d.text for d in gold]
 
 
 def test_shard_names_and_formats(tmp_path: Path, data_dir: Path) -> None:
