@@ -21,11 +21,13 @@ import sys
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import apache_beam as beam
+import torch
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
@@ -171,9 +173,9 @@ class WindowFn(beam.DoFn):
 
 
 class Predict(beam.PTransform):
-    """(key, Document) -> (key, AnnotatedDocument | DeadLetter): windows, groups of documents
-    whose windows RunInference cuts into batches of similar length, and the merge of each
-    document's windows.
+    """(key, Document) -> ((key, AnnotatedDocument), (key, DeadLetter) of failed inference):
+    windows, groups of documents whose windows RunInference cuts into batches of similar
+    length, and the merge of each document's windows.
 
     A group holds whole documents, so each document's windows come back from inference
     together and are merged right there: documents are shuffled to the workers, and windows
@@ -186,7 +188,7 @@ class Predict(beam.PTransform):
         super().__init__()
         self.settings = settings
 
-    def expand(self, documents: beam.PCollection) -> beam.PCollection:
+    def expand(self, documents: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         s = self.settings
         handler = KoGNERModelHandler(
             s.worker_model(), types=s.types, threshold=s.threshold, batch_size=s.batch_size, span_vectors=s.link
@@ -200,7 +202,7 @@ class Predict(beam.PTransform):
         predicted, errors = groups | "Inference" >> RunInference(handler.with_no_batching()).with_exception_handling()
         merged = predicted | "Merge" >> beam.Map(_merge, s.decoding, s.abbreviation_consistency)
         failed = errors.failed_inferences | "DeadLetterFailures" >> beam.FlatMap(_failed_documents)
-        return (merged, failed) | "Results" >> beam.Flatten()
+        return merged, failed
 
 
 class GroupDocuments(beam.DoFn):
@@ -255,7 +257,7 @@ def _failed_documents(
 
 
 class Link(beam.PTransform):
-    """(key, AnnotatedDocument | DeadLetter) with entity fields filled in, ``batch_size``
+    """(key, AnnotatedDocument) with entity fields filled in (or a DeadLetter), ``batch_size``
     documents at a time (fixed, not Beam's adaptive sizes, which start at one document: the
     alias encoder needs many new mention texts at once to run at full speed), with the model
     and faiss index each worker loads once for all stages (``Settings.worker_model``)."""
@@ -265,41 +267,67 @@ class Link(beam.PTransform):
         self.settings = settings
         self.batch_size = batch_size
 
-    def expand(self, results: beam.PCollection) -> beam.PCollection:
-        s = self.settings
-        split = results | "SplitFailures" >> beam.Partition(lambda kv, _: int(isinstance(kv[1], DeadLetter)), 2)
-        linked = (
-            split[0]
+    def expand(self, annotated: beam.PCollection) -> beam.PCollection:
+        return (
+            annotated
             | "Batch" >> beam.BatchElements(min_batch_size=self.batch_size, max_batch_size=self.batch_size)
-            | "Link" >> beam.ParDo(LinkDocuments(s.worker_model()))
+            | "Link" >> beam.ParDo(LinkDocuments(self.settings.worker_model()))
         )
-        return (linked, split[1]) | "Rejoin" >> beam.Flatten()
 
 
 class LinkDocuments(beam.DoFn):
     """A batch of (key, AnnotatedDocument) -> linked; a batch that fails is retried per
-    document and a document that still fails is dead-lettered with the reason."""
+    document and a document that still fails is dead-lettered with the reason.
+
+    A batch is linked in a background thread while the worker goes on to its next elements
+    (the next inference group), and its results are handed on with the next batch or at the
+    end of the bundle. Linked in line, the worker's second core idled while one thread linked
+    (about 5% of the 1-worker job's time, bench/RESULTS.md). The thread uses one core, as
+    each of ``predict``'s two inference threads does."""
 
     def __init__(self, worker_model: WorkerModel) -> None:
         self.worker_model = worker_model
         self.model: Any = None
+        self.linker: ThreadPoolExecutor | None = None
+        self.pending: Future | None = None
 
     def setup(self) -> None:
         self.model = self.worker_model.acquire()  # the inference stage's copy, where it ran in this process
         if self.model.index is None:
             model_dir = self.worker_model.model_dir
             raise FileNotFoundError(f"linking asked for, but no entity index found for {model_dir} (pass --index)")
+        self.linker = ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(1,))
+
+    def start_bundle(self) -> None:
+        self.pending = None
 
     def process(self, batch: list[tuple[DocKey, AnnotatedDocument]]) -> Iterator[tuple[DocKey, Any]]:
+        previous, self.pending = self.pending, self.linker.submit(self._link_each, batch)
+        if previous is not None:
+            yield from previous.result()
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        if self.pending is not None:
+            for result in self.pending.result():
+                yield GlobalWindows.windowed_value_at_end_of_window(result)
+            self.pending = None
+
+    def teardown(self) -> None:
+        if self.linker is not None:
+            self.linker.shutdown()
+
+    def _link_each(self, batch: list[tuple[DocKey, AnnotatedDocument]]) -> list[tuple[DocKey, Any]]:
         try:
-            yield from self._link(batch)
+            return self._link(batch)
         except Exception:  # noqa: BLE001 - isolate the failing document below
+            results: list[tuple[DocKey, Any]] = []
             for key, annotated in batch:
                 try:
-                    yield from self._link([(key, annotated)])
+                    results += self._link([(key, annotated)])
                 except Exception as error:  # noqa: BLE001 - reported as a dead letter
                     reason = f"linking failed: {type(error).__name__}: {error}"
-                    yield key, DeadLetter(annotated.document.id, f"record {key[1]}", "link", reason)
+                    results.append((key, DeadLetter(annotated.document.id, f"record {key[1]}", "link", reason)))
+            return results
 
     def _link(self, batch: list[tuple[DocKey, AnnotatedDocument]]) -> list[tuple[DocKey, AnnotatedDocument]]:
         texts = [a.document.text for _, a in batch]
@@ -427,9 +455,13 @@ class AnnotateShards(beam.PTransform):
 
     def expand(self, shards: beam.PCollection[Shard]) -> beam.PCollection[dict[str, Any]]:
         read = shards | "Read" >> ReadShards()
-        results = read.documents | "Predict" >> Predict(self.settings)
+        annotated, failed = read.documents | "Predict" >> Predict(self.settings)
         if self.settings.link:
-            results = results | "Link" >> Link(self.settings)
+            # Straight after the merge, with no Flatten between: a Flatten ends a fused stage
+            # (the in-process runner then linked only once all inference was done), and in
+            # inference's stage each batch is linked beside the next group's inference.
+            annotated = annotated | "Link" >> Link(self.settings)
+        results = (annotated, failed) | "Results" >> beam.Flatten()
         by_shard = results | "KeyByShard" >> beam.Map(lambda kv: (kv[0][0], kv))
         return (
             {"stats": read.stats, "results": by_shard, "dead": read.dead}

@@ -22,8 +22,17 @@ from kogner.corpora import read_corpus
 from kogner.encoder import resolve_encoder
 from kogner.model import KoGNER, PredictedMention
 from kogner.model.spans import SpanBatch
-from pipelines.annotate import ReconciliationError, Settings, WriteShardFn, annotate_shard, log_counters, run
-from pipelines.handler import KoGNERModelHandler
+from pipelines.annotate import (
+    AnnotatedDocument,
+    LinkDocuments,
+    ReconciliationError,
+    Settings,
+    WriteShardFn,
+    annotate_shard,
+    log_counters,
+    run,
+)
+from pipelines.handler import KoGNERModelHandler, WorkerModel
 from pipelines.io import DeadLetter
 from pipelines.shards import Shard
 from pipelines.windows import DocumentWindows, document_windows
@@ -361,3 +370,41 @@ def test_a_model_linking_by_vector_is_linked_from_the_inference_stages_vectors(l
         [expected] = model.predict([doc["title"] + " " + doc["abstract"]], threshold=0.5)
         found = [(r["start"], r["end"], r["entity_id"]) for r in rows if r["doc_id"] == doc["id"]]
         assert found == [(m.start, m.end, m.entity_id) for m in expected]
+
+
+def test_linking_runs_beside_the_worker_and_hands_on_every_document_once(linked_model, data_dir) -> None:
+    """The linking stage links a batch in a background thread and hands its results on with the
+    next batch or at the end of the bundle: every document once, in order, linked as the model
+    links it; a document whose linking fails is dead-lettered alone, with the reason."""
+    model_dir, _ = linked_model
+    documents = list(read_corpus(data_dir / "ner/NCBI-disease/pubtator/devel.txt"))[:5]
+    model = KoGNER.from_pretrained(model_dir)
+    found = model.predict([d.text for d in documents], threshold=0.5, link=False)
+    expected = model.link_mentions([d.text for d in documents], found)
+    assert any(m.entity_id for mentions in expected for m in mentions)
+    keys = [("devel", n) for n in range(len(documents))]
+    items = [(key, AnnotatedDocument(key, d, f, 1)) for key, d, f in zip(keys, documents, found, strict=True)]
+    failing_text = documents[3].text
+    link_mentions = KoGNER.link_mentions
+
+    def fails_on_the_fourth(self, texts, mentions, *args):
+        if failing_text in texts:
+            raise ValueError("bad alias table")
+        return link_mentions(self, texts, mentions, *args)
+
+    stage = LinkDocuments(WorkerModel(str(model_dir), link=True))
+    stage.setup()
+    with patch.object(KoGNER, "link_mentions", fails_on_the_fourth):
+        stage.start_bundle()
+        first = list(stage.process(items[:2]))
+        second = list(stage.process(items[2:]))
+        last = [windowed.value for windowed in stage.finish_bundle()]
+    stage.teardown()
+    assert first == [] and [key for key, _ in second] == keys[:2]
+    results = second + last
+    assert [key for key, _ in results] == keys
+    dead = results[3][1]
+    assert isinstance(dead, DeadLetter) and (dead.doc_id, dead.stage) == (documents[3].id, "link")
+    assert dead.reason == "linking failed: ValueError: bad alias table"
+    for (_, annotated), mentions in zip(results[:3] + results[4:], expected[:3] + expected[4:], strict=True):
+        assert [(m.start, m.entity_id) for m in annotated.mentions] == [(m.start, m.entity_id) for m in mentions]
