@@ -290,13 +290,15 @@ class LinkDocuments(beam.DoFn):
         self.model: Any = None
         self.linker: ThreadPoolExecutor | None = None
         self.pending: Future | None = None
+        self.threads = 0
 
     def setup(self) -> None:
         self.model = self.worker_model.acquire()  # the inference stage's copy, where it ran in this process
         if self.model.index is None:
             model_dir = self.worker_model.model_dir
             raise FileNotFoundError(f"linking asked for, but no entity index found for {model_dir} (pass --index)")
-        self.linker = ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(1,))
+        self.linker = ThreadPoolExecutor(1)
+        self.threads = torch.get_num_threads()  # the worker's
 
     def start_bundle(self) -> None:
         self.pending = None
@@ -317,6 +319,9 @@ class LinkDocuments(beam.DoFn):
             self.linker.shutdown()
 
     def _link_each(self, batch: list[tuple[DocKey, AnnotatedDocument]]) -> list[tuple[DocKey, Any]]:
+        """``batch`` linked on one core, then PyTorch back on the worker's thread count: a thread
+        started later (Beam's) takes the last count set in any thread."""
+        torch.set_num_threads(1)
         try:
             return self._link(batch)
         except Exception:  # noqa: BLE001 - isolate the failing document below
@@ -328,6 +333,8 @@ class LinkDocuments(beam.DoFn):
                     reason = f"linking failed: {type(error).__name__}: {error}"
                     results.append((key, DeadLetter(annotated.document.id, f"record {key[1]}", "link", reason)))
             return results
+        finally:
+            torch.set_num_threads(self.threads)
 
     def _link(self, batch: list[tuple[DocKey, AnnotatedDocument]]) -> list[tuple[DocKey, AnnotatedDocument]]:
         texts = [a.document.text for _, a in batch]

@@ -375,7 +375,8 @@ def test_a_model_linking_by_vector_is_linked_from_the_inference_stages_vectors(l
 def test_linking_runs_beside_the_worker_and_hands_on_every_document_once(linked_model, data_dir) -> None:
     """The linking stage links a batch in a background thread and hands its results on with the
     next batch or at the end of the bundle: every document once, in order, linked as the model
-    links it; a document whose linking fails is dead-lettered alone, with the reason."""
+    links it; a document whose linking fails is dead-lettered alone, with the reason. The thread
+    links on one core and leaves PyTorch's thread count for threads started later as it was."""
     model_dir, _ = linked_model
     documents = list(read_corpus(data_dir / "ner/NCBI-disease/pubtator/devel.txt"))[:5]
     model = KoGNER.from_pretrained(model_dir)
@@ -392,6 +393,7 @@ def test_linking_runs_beside_the_worker_and_hands_on_every_document_once(linked_
             raise ValueError("bad alias table")
         return link_mentions(self, texts, mentions, *args)
 
+    threads = torch.get_num_threads()
     stage = LinkDocuments(WorkerModel(str(model_dir), link=True))
     stage.setup()
     with patch.object(KoGNER, "link_mentions", fails_on_the_fourth):
@@ -400,6 +402,11 @@ def test_linking_runs_beside_the_worker_and_hands_on_every_document_once(linked_
         second = list(stage.process(items[2:]))
         last = [windowed.value for windowed in stage.finish_bundle()]
     stage.teardown()
+    started_later: list[int] = []  # a thread started now (as Beam's may be) has the worker's thread count
+    thread = threading.Thread(target=lambda: started_later.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    assert started_later == [threads]
     assert first == [] and [key for key, _ in second] == keys[:2]
     results = second + last
     assert [key for key, _ in results] == keys
