@@ -282,10 +282,10 @@ class KoGNER(nn.Module):
         first + last + (cumsum[last+1] - cumsum[first]) / length + width (+ bias) + the row of
         its KG type mask (the mask's bits times their columns of that layer; one row per
         distinct mask in the batch). The first and last blocks are applied only to the subwords
-        that begin or end a span asked for (after the boundary filter, about a third of them; the
-        same rows in 45% less time, bench/RESULTS.md). The same function as concatenating per span, at a fraction
-        of the cost (a window has ~max_span_width times more spans than words); one
-        ``embedding_bag`` forms the sums without materializing each gathered row. The
+        that begin or end a span asked for (after the boundary filter, about a third of them;
+        the same rows in 45% less time, bench/RESULTS.md). The same function as concatenating
+        per span, at a fraction of the cost (a window has ~max_span_width times more spans than
+        words); one ``embedding_bag`` forms the sums without materializing each gathered row. The
         per-subword product runs in the encoder's precision (bf16/fp16 under autocast). With
         gradients (training) the sums and the GELU run in float32; without (inference) in the
         encoder's precision too, which halves the span head's cost (it runs once per span,
@@ -317,10 +317,11 @@ class KoGNER(nn.Module):
         # rows; KG mask rows], and per span the rows it sums, with their weights.
         tables: list[torch.Tensor] = []
         rows: list[torch.Tensor] = []
+        subwords = hidden.flatten(0, 1)
         for weight, subword in zip(block_weights[:2], (first, last), strict=True):
             used, row = torch.unique(subword + row_of_chunk * n_tokens, return_inverse=True)
             with autocast(self.device):
-                table = hidden.flatten(0, 1)[used] @ weight.T  # (used subwords, 2·span_dim)
+                table = subwords[used] @ weight.T  # (used subwords, 2·span_dim)
             rows.append(row + sum(t.size(0) for t in tables))
             tables.append(table)
         ones = torch.ones(first.shape, device=hidden.device, dtype=head_dtype)
