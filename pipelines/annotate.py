@@ -20,6 +20,7 @@ import os
 import sys
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -279,17 +280,20 @@ class LinkDocuments(beam.DoFn):
     """A batch of (key, AnnotatedDocument) -> linked; a batch that fails is retried per
     document and a document that still fails is dead-lettered with the reason.
 
-    A batch is linked in a background thread while the worker goes on to its next elements
-    (the next inference group), and its results are handed on with the next batch or at the
-    end of the bundle. Linked in line, the worker's second core idled while one thread linked
-    (about 5% of the 1-worker job's time, bench/RESULTS.md). The thread uses one core, as
-    each of ``predict``'s two inference threads does."""
+    Batches are linked in a background thread while the worker goes on to its next elements
+    (the next inference group). Each call hands on, in order, the batches already linked and
+    waits for none, unless more than ``max_waiting`` batches wait (memory stays bounded where
+    linking is slower than inference); the end of the bundle hands on the rest. A worker that
+    waits for linking idles a core (bench/RESULTS.md): linked in line, about 5% of the
+    1-worker job's time; waiting for the previous batch, as the stage once did, up to 2 s per
+    inference group. The thread uses one core, as each of ``predict``'s two inference threads does."""
 
-    def __init__(self, worker_model: WorkerModel) -> None:
+    def __init__(self, worker_model: WorkerModel, max_waiting: int = 4) -> None:
         self.worker_model = worker_model
+        self.max_waiting = max_waiting
         self.model: Any = None
         self.linker: ThreadPoolExecutor | None = None
-        self.pending: Future | None = None
+        self.pending: deque[Future] = deque()
         self.threads = 0
 
     def setup(self) -> None:
@@ -301,18 +305,17 @@ class LinkDocuments(beam.DoFn):
         self.threads = torch.get_num_threads()  # the worker's
 
     def start_bundle(self) -> None:
-        self.pending = None
+        self.pending = deque()
 
     def process(self, batch: list[tuple[DocKey, AnnotatedDocument]]) -> Iterator[tuple[DocKey, Any]]:
-        previous, self.pending = self.pending, self.linker.submit(self._link_each, batch)
-        if previous is not None:
-            yield from previous.result()
+        self.pending.append(self.linker.submit(self._link_each, batch))
+        while self.pending and (self.pending[0].done() or len(self.pending) > self.max_waiting):
+            yield from self.pending.popleft().result()
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
-        if self.pending is not None:
-            for result in self.pending.result():
+        while self.pending:
+            for result in self.pending.popleft().result():
                 yield GlobalWindows.windowed_value_at_end_of_window(result)
-            self.pending = None
 
     def teardown(self) -> None:
         if self.linker is not None:

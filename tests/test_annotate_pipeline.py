@@ -373,10 +373,11 @@ def test_a_model_linking_by_vector_is_linked_from_the_inference_stages_vectors(l
 
 
 def test_linking_runs_beside_the_worker_and_hands_on_every_document_once(linked_model, data_dir) -> None:
-    """The linking stage links a batch in a background thread and hands its results on with the
-    next batch or at the end of the bundle: every document once, in order, linked as the model
-    links it; a document whose linking fails is dead-lettered alone, with the reason. The thread
-    links on one core and leaves PyTorch's thread count for threads started later as it was."""
+    """The linking stage links batches in a background thread: a call hands on the batches
+    already linked and waits only when more than ``max_waiting`` batches wait; the end of the
+    bundle hands on the rest. Every document once, in order, linked as the model links it; a
+    document whose linking fails is dead-lettered alone, with the reason. The thread links on
+    one core and leaves PyTorch's thread count for threads started later as it was."""
     model_dir, _ = linked_model
     documents = list(read_corpus(data_dir / "ner/NCBI-disease/pubtator/devel.txt"))[:5]
     model = KoGNER.from_pretrained(model_dir)
@@ -387,19 +388,23 @@ def test_linking_runs_beside_the_worker_and_hands_on_every_document_once(linked_
     items = [(key, AnnotatedDocument(key, d, f, 1)) for key, d, f in zip(keys, documents, found, strict=True)]
     failing_text = documents[3].text
     link_mentions = KoGNER.link_mentions
+    linking_allowed = threading.Event()
 
     def fails_on_the_fourth(self, texts, mentions, *args):
+        linking_allowed.wait(timeout=60)  # a stage that waited for the thread would fail below, not hang
         if failing_text in texts:
             raise ValueError("bad alias table")
         return link_mentions(self, texts, mentions, *args)
 
     threads = torch.get_num_threads()
-    stage = LinkDocuments(WorkerModel(str(model_dir), link=True))
+    stage = LinkDocuments(WorkerModel(str(model_dir), link=True), max_waiting=2)
     stage.setup()
     with patch.object(KoGNER, "link_mentions", fails_on_the_fourth):
         stage.start_bundle()
-        first = list(stage.process(items[:2]))
-        second = list(stage.process(items[2:]))
+        first = list(stage.process(items[:2]))  # the linking thread is held: neither call waits for it
+        second = list(stage.process(items[2:4]))
+        linking_allowed.set()
+        third = list(stage.process(items[4:]))  # three batches wait, more than two: the oldest is waited for
         last = [windowed.value for windowed in stage.finish_bundle()]
     stage.teardown()
     started_later: list[int] = []  # a thread started now (as Beam's may be) has the worker's thread count
@@ -407,8 +412,8 @@ def test_linking_runs_beside_the_worker_and_hands_on_every_document_once(linked_
     thread.start()
     thread.join()
     assert started_later == [threads]
-    assert first == [] and [key for key, _ in second] == keys[:2]
-    results = second + last
+    assert first == second == [] and [key for key, _ in third][:2] == keys[:2]
+    results = third + last
     assert [key for key, _ in results] == keys
     dead = results[3][1]
     assert isinstance(dead, DeadLetter) and (dead.doc_id, dead.stage) == (documents[3].id, "link")
