@@ -284,9 +284,8 @@ class LinkDocuments(beam.DoFn):
     (the next inference group). Each call hands on, in order, the batches already linked and
     waits for none, unless more than ``max_waiting`` batches wait (memory stays bounded where
     linking is slower than inference); the end of the bundle hands on the rest. A worker that
-    waits for linking idles a core (bench/RESULTS.md): linked in line, about 5% of the
-    1-worker job's time; waiting for the previous batch, as the stage once did, up to 2 s per
-    inference group. The thread uses one core, as each of ``predict``'s two inference threads does."""
+    waits for linking idles a core (bench/RESULTS.md). The thread uses one core, as each of
+    ``predict``'s two inference threads does."""
 
     def __init__(self, worker_model: WorkerModel, max_waiting: int = 4) -> None:
         self.worker_model = worker_model
