@@ -11,7 +11,6 @@ default, all cores), in two threads where it has two or more (``KoGNER.predict``
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import tempfile
@@ -30,12 +29,6 @@ from kogner.model import KoGNER
 from pipelines.windows import DocumentWindows
 
 log = logging.getLogger(__name__)
-
-# A worker's garbage collector: young collections every 50,000 allocations rather than 700. The
-# job's objects (windows, subword chunks, mentions) hold no cycles and most die within a group,
-# but at the default many outlived a young collection, and full collections then walked the whole
-# heap: ~1.5 s per 1,104 abstracts on 2 cores, against none at these (bench/RESULTS.md, annotate).
-WORKER_GC_THRESHOLDS = (50_000, 20, 20)
 
 
 def local_dir(directory: str) -> str:
@@ -59,11 +52,9 @@ def load_model(
     model_dir: str, device: str | None = None, torch_threads: int = 0, index_dir: str | None = None, link: bool = True
 ) -> KoGNER:
     """The model from ``model_dir`` on ``device`` (CUDA when present), in eval mode; to
-    ``link``, with the entity index ``index_dir`` (default: the one the model names, if present).
-    Sets the worker process's PyTorch threads (``torch_threads``) and garbage collector."""
+    ``link``, with the entity index ``index_dir`` (default: the one the model names, if present)."""
     if torch_threads > 0:
         torch.set_num_threads(torch_threads)
-    gc.set_threshold(*WORKER_GC_THRESHOLDS)
     index = local_dir(index_dir) if index_dir and link else None
     return KoGNER.from_pretrained(
         local_dir(model_dir), device=device, index_dir=index, load_index=link, inference_only=True

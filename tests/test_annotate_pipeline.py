@@ -4,7 +4,6 @@ counts and bookkeeping are what is checked)."""
 
 from __future__ import annotations
 
-import gc
 import gzip
 import json
 import pickle
@@ -33,7 +32,7 @@ from pipelines.annotate import (
     log_counters,
     run,
 )
-from pipelines.handler import WORKER_GC_THRESHOLDS, KoGNERModelHandler, WorkerModel
+from pipelines.handler import KoGNERModelHandler, WorkerModel
 from pipelines.io import DeadLetter
 from pipelines.shards import Shard
 from pipelines.windows import DocumentWindows, document_windows
@@ -90,18 +89,6 @@ def test_handler_runs_a_group_in_batches_of_similar_subword_count(tiny_model: Pa
     for thread in seen.values():
         subwords = [n for sizes in thread for n in sizes]
         assert subwords == sorted(subwords) and len(set(subwords)) > 3  # sorted by subwords, not by words
-
-
-def test_a_worker_collects_garbage_rarely(tiny_model: Path) -> None:
-    """Loading the model sets the worker process's garbage collector (``WORKER_GC_THRESHOLDS``):
-    young collections every 50,000 allocations, so the job's short-lived objects die uncollected."""
-    before = gc.get_threshold()
-    gc.set_threshold(700, 10, 10)  # CPython's default
-    try:
-        KoGNERModelHandler(str(tiny_model)).load_model()
-        assert gc.get_threshold() == WORKER_GC_THRESHOLDS and WORKER_GC_THRESHOLDS[0] >= 10_000
-    finally:
-        gc.set_threshold(*before)
 
 
 def _medline_slice(data_dir: Path, citations: int) -> bytes:
