@@ -87,6 +87,17 @@ def shard_inputs(root: Path, data: Path, min_docs: int) -> tuple[list[Path], int
     return shards, total
 
 
+def window_texts(model: KoGNER, shards: list[Path]) -> list[str]:
+    """The texts of the windows the job makes of every document in ``shards``, in order."""
+    config = model.config
+    return [
+        window.text
+        for shard in shards
+        for doc in read_corpus(shard)
+        for window in document_windows(doc, config.window_words, config.window_overlap)
+    ]
+
+
 def encoder_ceiling(model: KoGNER, texts: list[str], batch_size: int, threaded: bool = False) -> dict[str, float]:
     """Seconds and subword tokens of the bare encoder over ``texts``: tokenized at once, in
     batches sorted by subword count over all texts (the least padding any batching gets); in
@@ -201,12 +212,7 @@ def main() -> None:
     tiny.parent.mkdir()
     first = next(iter(read_corpus(shards[0])))
     tiny.write_text(json.dumps(first.to_dict()) + "\n")
-    texts = [
-        window.text
-        for shard in shards
-        for doc in read_corpus(shard)
-        for window in document_windows(doc, model.config.window_words, model.config.window_overlap)
-    ]
+    texts = window_texts(model, shards)
     record("input", {"shards": len(shards), "documents": documents, "windows": len(texts)})
 
     ways = {"one_call": False, "threads": True}  # the bare encoder on all cores in one call, or as predict runs it

@@ -9,7 +9,7 @@ this CPU's speed, so for a CPU where those are faster too the ratio is a lower b
 emulated ceiling (the bare encoder over the same windows, as ``predict`` runs it, / speedup; and,
 immune to the machine's drift between measurements, the encoder's recorded CPU time / its
 threads / speedup), the job's seconds from its first ``predict`` to its end (start-up and reading
-left out), their ratios and the mentions of both runs (the same when the emulation is faithful).
+left out), their ratios and the mentions each run found (as many when the emulation is faithful).
 
     python bench/annotate_fast_encoder.py --model MODEL --index INDEX --speedup 5 --out DIR
 """
@@ -28,15 +28,14 @@ import time
 from pathlib import Path
 
 import torch
-from annotate import encoder_ceiling, shard_inputs  # bench/annotate.py
+from annotate import encoder_ceiling, shard_inputs, window_texts  # bench/annotate.py
 
-from kogner.corpora import read_corpus
 from kogner.datadir import data_dir
 from kogner.device import CPU_THREADS, describe_cpu
+from kogner.io import atomic_path
 from kogner.model import KoGNER
 from kogner.model.spans import SpanBatch
 from pipelines.annotate import run
-from pipelines.windows import document_windows
 
 log = logging.getLogger("bench.annotate_fast_encoder")
 
@@ -113,25 +112,13 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="kogner-bench-"))
     shards, documents = shard_inputs(work / "inputs", data_dir(), args.min_docs)
     model = KoGNER.from_pretrained(args.model, device="cpu", inference_only=True)
-    texts = [
-        window.text
-        for shard in shards
-        for doc in read_corpus(shard)
-        for window in document_windows(doc, model.config.window_words, model.config.window_overlap)
-    ]
+    texts = window_texts(model, shards)
     ceiling = encoder_ceiling(model, texts, args.batch_size, threaded=True)["seconds"]
     runs = {}
     for mode, speedup in (("record", []), ("replay", ["--speedup", str(args.speedup)])):
         command = [sys.executable, __file__, "_job", "--model", args.model, "--index", args.index]
-        command += [
-            "--input",
-            str(work / "inputs" / "*"),
-            "--out",
-            str(work / mode),
-            "--store",
-            str(work / "encoder.pt"),
-        ]
-        command += ["--batch-size", str(args.batch_size), *speedup]
+        command += ["--input", str(work / "inputs" / "*"), "--out", str(work / mode)]
+        command += ["--store", str(work / "encoder.pt"), "--batch-size", str(args.batch_size), *speedup]
         child = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
         runs[mode] = json.loads(child.stdout.strip().splitlines()[-1])
         log.info("%s: %s", mode, runs[mode])
@@ -148,9 +135,10 @@ def main() -> None:
         "fraction_of_emulated_ceiling": emulated / runs["replay"]["seconds_from_first_predict"],
         "emulated_ceiling_from_recorded_seconds": recorded,
         "fraction_of_recorded_ceiling": recorded / runs["replay"]["seconds_from_first_predict"],
-        "same_mentions": runs["record"]["mentions"] == runs["replay"]["mentions"],
+        "same_mention_count": runs["record"]["mentions"] == runs["replay"]["mentions"],
     }
-    (out / "results.json").write_text(json.dumps(results, indent=2))
+    with atomic_path(out / "results.json") as tmp:
+        tmp.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
     shutil.rmtree(work, ignore_errors=True)  # the recorded encoder outputs: ~0.7 GB per 1,000 abstracts
 
