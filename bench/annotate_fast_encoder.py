@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -109,38 +108,39 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="kogner-bench-"))
-    shards, documents = shard_inputs(work / "inputs", data_dir(), args.min_docs)
-    model = KoGNER.from_pretrained(args.model, device="cpu", inference_only=True)
-    texts = window_texts(model, shards)
-    ceiling = encoder_ceiling(model, texts, args.batch_size, threaded=True)["seconds"]
-    runs = {}
-    for mode, speedup in (("record", []), ("replay", ["--speedup", str(args.speedup)])):
-        command = [sys.executable, __file__, "_job", "--model", args.model, "--index", args.index]
-        command += ["--input", str(work / "inputs" / "*"), "--out", str(work / mode)]
-        command += ["--store", str(work / "encoder.pt"), "--batch-size", str(args.batch_size), *speedup]
-        child = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
-        runs[mode] = json.loads(child.stdout.strip().splitlines()[-1])
-        log.info("%s: %s", mode, runs[mode])
-    emulated = ceiling / args.speedup
-    recorded = runs["record"]["encoder_cpu_seconds"] / CPU_THREADS / args.speedup
-    results = {
-        "machine": describe_cpu(),
-        "documents": documents,
-        "windows": len(texts),
-        "speedup": args.speedup,
-        "encoder_ceiling_seconds": ceiling,
-        "emulated_ceiling_seconds": emulated,
-        "runs": runs,
-        "fraction_of_emulated_ceiling": emulated / runs["replay"]["seconds_from_first_predict"],
-        "emulated_ceiling_from_recorded_seconds": recorded,
-        "fraction_of_recorded_ceiling": recorded / runs["replay"]["seconds_from_first_predict"],
-        "same_mention_count": runs["record"]["mentions"] == runs["replay"]["mentions"],
-    }
-    with atomic_path(out / "results.json") as tmp:
-        tmp.write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
-    shutil.rmtree(work, ignore_errors=True)  # the recorded encoder outputs: ~0.7 GB per 1,000 abstracts
+    # The work directory holds the recorded encoder outputs (~0.7 GB per 1,000 abstracts): removed however the run ends.
+    with tempfile.TemporaryDirectory(prefix="kogner-bench-") as work_dir:
+        work = Path(work_dir)
+        shards, documents = shard_inputs(work / "inputs", data_dir(), args.min_docs)
+        model = KoGNER.from_pretrained(args.model, device="cpu", inference_only=True)
+        texts = window_texts(model, shards)
+        ceiling = encoder_ceiling(model, texts, args.batch_size, threaded=True)["seconds"]
+        runs = {}
+        for mode, speedup in (("record", []), ("replay", ["--speedup", str(args.speedup)])):
+            command = [sys.executable, __file__, "_job", "--model", args.model, "--index", args.index]
+            command += ["--input", str(work / "inputs" / "*"), "--out", str(work / mode)]
+            command += ["--store", str(work / "encoder.pt"), "--batch-size", str(args.batch_size), *speedup]
+            child = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
+            runs[mode] = json.loads(child.stdout.strip().splitlines()[-1])
+            log.info("%s: %s", mode, runs[mode])
+        emulated = ceiling / args.speedup
+        recorded = runs["record"]["encoder_cpu_seconds"] / CPU_THREADS / args.speedup
+        results = {
+            "machine": describe_cpu(),
+            "documents": documents,
+            "windows": len(texts),
+            "speedup": args.speedup,
+            "encoder_ceiling_seconds": ceiling,
+            "emulated_ceiling_seconds": emulated,
+            "runs": runs,
+            "fraction_of_emulated_ceiling": emulated / runs["replay"]["seconds_from_first_predict"],
+            "emulated_ceiling_from_recorded_seconds": recorded,
+            "fraction_of_recorded_ceiling": recorded / runs["replay"]["seconds_from_first_predict"],
+            "same_mention_count": runs["record"]["mentions"] == runs["replay"]["mentions"],
+        }
+        with atomic_path(out / "results.json") as tmp:
+            tmp.write_text(json.dumps(results, indent=2))
+        print(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
